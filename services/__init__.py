@@ -1,0 +1,3 @@
+"""Clearpath's runnable services: the workers, the command line and their wiring."""
+
+__all__: list[str] = []

@@ -1,0 +1,110 @@
+"""One typed, frozen settings tree (environment: ``CLEARPATH_<SECTION>__<FIELD>``).
+
+Build it once in a factory (``Settings()`` reads the environment) and pass it down;
+tests build ``Settings(...)`` objects instead of editing ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.schemas import MAX_TEXT_BYTES
+
+__all__ = [
+    "DetectionSettings",
+    "KafkaSettings",
+    "PolicySettings",
+    "RedisSettings",
+    "ResponseSettings",
+    "Settings",
+    "StackSettings",
+    "WorkerSettings",
+    "default_state_dir",
+]
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "clearpath"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str | None = Field(
+        default=None, description="External brokers; None means the local stack's broker."
+    )
+    partitions: int = Field(default=3, ge=1, description="Partitions per topic at creation.")
+    replication_factor: int = Field(default=1, ge=1)
+    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
+    transaction_timeout_ms: int = Field(default=60_000, ge=1000)
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+
+class RedisSettings(_Section):
+    url: str | None = Field(default=None, description="External Redis; None means the local stack's.")
+
+
+class StackSettings(_Section):
+    state_dir: Path = Field(default_factory=default_state_dir, description="Data, logs and pids.")
+    kafka_version: str = "4.1.1"
+    start_timeout_s: float = Field(default=120.0, gt=0)
+    kafka_heap: str = "-Xms256m -Xmx768m"
+
+
+class PolicySettings(_Section):
+    path: Path | None = Field(
+        default=None, description="Policy file or directory; None means the packaged default."
+    )
+
+
+class DetectionSettings(_Section):
+    max_text_bytes: int = Field(default=MAX_TEXT_BYTES, ge=1, le=MAX_TEXT_BYTES)
+    classifier: Literal["auto", "onnx", "none"] = Field(
+        default="auto",
+        description="auto: use the ONNX classifier when its model is available; none: lexical only.",
+    )
+
+
+class ResponseSettings(_Section):
+    appeal_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for appeal tokens. Unset: a key file under the state dir (dev only).",
+    )
+    appeal_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    appeal_instructions: str = (
+        "If you think this is a mistake, appeal with this token and tell us more about your request."
+    )
+
+
+class WorkerSettings(_Section):
+    batch_max: int = Field(default=256, ge=1, description="Most messages per processing batch.")
+    batch_wait_ms: int = Field(default=20, ge=0, description="Longest wait to fill a batch.")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
+
+
+class Settings(BaseSettings):
+    """The whole configuration of a Clearpath process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLEARPATH_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    stack: StackSettings = StackSettings()
+    policy: PolicySettings = PolicySettings()
+    detection: DetectionSettings = DetectionSettings()
+    response: ResponseSettings = ResponseSettings()
+    worker: WorkerSettings = WorkerSettings()
