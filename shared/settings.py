@@ -18,6 +18,7 @@ from shared.schemas import MAX_TEXT_BYTES
 __all__ = [
     "DetectionSettings",
     "KafkaSettings",
+    "ModelSettings",
     "PolicySettings",
     "RedisSettings",
     "ResponseSettings",
@@ -76,6 +77,26 @@ class DetectionSettings(_Section):
     )
 
 
+class ModelSettings(_Section):
+    """The ONNX classifier: which variant, on which execution provider, cached where."""
+
+    variant: Literal["auto", "fp32", "int8", "fp16"] = Field(
+        default="auto", description="auto: int8 on CPU, fp16 on a GPU provider."
+    )
+    provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
+        default="auto",
+        description="auto tries TensorRT, CUDA, then CPU; an explicit GPU provider that fails is fatal.",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(
+            os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        ) / "clearpath" / "models",
+        description="Where built model variants are cached (with checksums).",
+    )
+    intra_op_threads: int = Field(default=0, ge=0, description="0: ONNX Runtime's default.")
+    max_tokens: int = Field(default=128, ge=16, le=512, description="Tokens per window.")
+
+
 class ResponseSettings(_Section):
     appeal_secret: SecretStr | None = Field(
         default=None,
@@ -106,5 +127,6 @@ class Settings(BaseSettings):
     stack: StackSettings = StackSettings()
     policy: PolicySettings = PolicySettings()
     detection: DetectionSettings = DetectionSettings()
+    model: ModelSettings = ModelSettings()
     response: ResponseSettings = ResponseSettings()
     worker: WorkerSettings = WorkerSettings()
