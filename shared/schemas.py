@@ -168,10 +168,14 @@ class CategoryResult(WireModel):
 class RuleFired(WireModel):
     """A policy rule that fired, with the clause it cites."""
 
-    rule: str = Field(description="Stable rule id, e.g. 'profile.weapons_cbrn', 'floor.sexual_minors'.")
+    rule: str = Field(
+        description="Stable rule id, e.g. 'profile.weapons_cbrn', 'floor.sexual_minors'."
+    )
     category: str
     action: Action
-    policy_ref: str = Field(description="Clause reference, e.g. 'public_assistant@3#weapons_cbrn.1'.")
+    policy_ref: str = Field(
+        description="Clause reference, e.g. 'public_assistant@3#weapons_cbrn.1'."
+    )
 
 
 class Decision(WireModel):
@@ -289,7 +293,9 @@ def decode(raw: bytes | None, model: type[M], *, max_text_bytes: int = MAX_TEXT_
     try:
         data: Any = json.loads(document)
     except json.JSONDecodeError as exc:
-        raise InvalidJSON(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise InvalidJSON(
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     if not isinstance(data, dict):
         raise SchemaViolation(f"expected a JSON object, got {type(data).__name__}")
     _check_text_size(data, max_text_bytes)

@@ -7,6 +7,7 @@ tests build ``Settings(...)`` objects instead of editing ``os.environ``.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -53,7 +54,9 @@ class KafkaSettings(_Section):
 
 
 class RedisSettings(_Section):
-    url: str | None = Field(default=None, description="External Redis; None means the local stack's.")
+    url: str | None = Field(
+        default=None, description="External Redis; None means the local stack's."
+    )
 
 
 class StackSettings(_Section):
@@ -88,9 +91,11 @@ class ModelSettings(_Section):
         description="auto tries TensorRT, CUDA, then CPU; an explicit GPU provider that fails is fatal.",
     )
     cache_dir: Path = Field(
-        default_factory=lambda: Path(
-            os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        ) / "clearpath" / "models",
+        default_factory=lambda: (
+            Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"))
+            / "clearpath"
+            / "models"
+        ),
         description="Where built model variants are cached (with checksums).",
     )
     intra_op_threads: int = Field(default=0, ge=0, description="0: ONNX Runtime's default.")
@@ -102,15 +107,23 @@ class ResponseSettings(_Section):
         default=None,
         description="HMAC key for appeal tokens. Unset: a key file under the state dir (dev only).",
     )
-    appeal_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
-    appeal_instructions: str = (
-        "If you think this is a mistake, appeal with this token and tell us more about your request."
+    appeal_key_id: str = Field(
+        default="k1", pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Key id carried by tokens."
     )
+    appeal_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    appeal_instructions: str = "If you think this is a mistake, appeal with this token and tell us more about your request."
 
 
 class WorkerSettings(_Section):
     batch_max: int = Field(default=256, ge=1, description="Most messages per processing batch.")
     batch_wait_ms: int = Field(default=20, ge=0, description="Longest wait to fill a batch.")
+    instance_id: str = Field(
+        default_factory=socket.gethostname,
+        description="Stable per replica (the pod name): part of the transactional id.",
+    )
+    topic_suffix: str | None = Field(
+        default=None, description="Namespace topics and groups (isolated pipelines, tests)."
+    )
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
 

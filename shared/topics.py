@@ -15,10 +15,10 @@ __all__ = [
     "GROUP_DETECTION",
     "GROUP_POLICY",
     "GROUP_RESPONSE",
-    "GroupSet",
     "REQUESTS",
-    "TopicSet",
     "VERDICTS",
+    "GroupSet",
+    "TopicSet",
 ]
 
 REQUESTS: Final = "clearpath.requests.v1"
@@ -68,4 +68,6 @@ class GroupSet:
     response: str = GROUP_RESPONSE
 
     def namespaced(self, suffix: str) -> GroupSet:
-        return GroupSet(f"{self.detection}.{suffix}", f"{self.policy}.{suffix}", f"{self.response}.{suffix}")
+        return GroupSet(
+            f"{self.detection}.{suffix}", f"{self.policy}.{suffix}", f"{self.response}.{suffix}"
+        )

@@ -65,7 +65,9 @@ def run_detectors(
     per_detector = [d.detect(items) for d in detectors]
     for d, out in zip(detectors, per_detector, strict=True):
         if len(out) != len(items):
-            raise ValueError(f"detector {d.version} returned {len(out)} findings for {len(items)} texts")
+            raise ValueError(
+                f"detector {d.version} returned {len(out)} findings for {len(items)} texts"
+            )
     return [
         combine([out[i] for out in per_detector], model_version=model_version)
         for i in range(len(items))

@@ -14,7 +14,9 @@ class ListEntry(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(min_length=1, max_length=64, description="Stable id; reported instead of the text.")
+    id: str = Field(
+        min_length=1, max_length=64, description="Stable id; reported instead of the text."
+    )
     term: str | None = Field(default=None, min_length=1, description="Exact term (word-bounded).")
     regex: str | None = Field(default=None, min_length=1, description="Regex over normalised text.")
     category: str = Field(default="blocklist", description="Category a blocklist hit reports.")

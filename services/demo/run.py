@@ -1,0 +1,189 @@
+"""The demo: stack up, three workers up, the sample stream through Kafka, a summary, clean-up."""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from services.demo.samples import SAMPLES, Sample
+from shared.broker import client_config
+from shared.client import RequestProducer, VerdictReader
+from shared.clock import utcnow
+from shared.launch import WorkerProcess, start_worker, stop_workers, wait_ready
+from shared.schemas import Intent, ModerationRequest, Verdict
+from shared.settings import Settings
+from shared.stack import LocalStack
+from shared.topics import TopicSet
+
+__all__ = ["DemoResult", "run_demo"]
+
+
+@dataclass
+class DemoResult:
+    sent: int
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+    metrics_urls: dict[str, str] = field(default_factory=dict)
+
+
+def _requests(repeat: int) -> list[tuple[Sample, ModerationRequest]]:
+    out = []
+    for round_ in range(repeat):
+        conversation = f"demo-conv-{uuid.uuid4().hex[:8]}"
+        for sample in SAMPLES:
+            out.append(
+                (
+                    sample,
+                    ModerationRequest(
+                        request_id=f"demo-{round_}-{uuid.uuid4().hex[:12]}",
+                        tenant_id=sample.tenant_id,
+                        text=sample.text,
+                        profile=sample.profile,
+                        intent=Intent.model_validate(sample.intent) if sample.intent else None,
+                        conversation_id=conversation,
+                        submitted_at=utcnow(),
+                    ),
+                )
+            )
+    return out
+
+
+def run_demo(
+    settings: Settings,
+    console: Console,
+    *,
+    repeat: int = 3,
+    keep: bool = False,
+    timeout_s: float = 180,
+) -> DemoResult:
+    """Run the whole demo; stop only what it started (unless ``keep``)."""
+    stack = LocalStack(settings, progress=lambda line: console.print(f"[dim]{line}[/]"))
+    was_running = stack.status().running
+    console.rule("Clearpath demo")
+    console.print("starting the local stack (Kafka, Redis)…")
+    endpoints = stack.up()
+    console.print(f"kafka {endpoints.kafka_bootstrap} · redis {endpoints.redis_url}")
+    workers: list[WorkerProcess] = []
+    try:
+        env = {
+            "CLEARPATH_KAFKA__BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
+            "CLEARPATH_REDIS__URL": endpoints.redis_url,
+            "CLEARPATH_STACK__STATE_DIR": str(stack.state_dir),
+        }
+        log_dir = Path(stack.state_dir) / "logs" / "demo"
+        console.print("starting the detection, policy and response workers…")
+        workers = [
+            start_worker(stage, env=env, log_dir=log_dir)
+            for stage in ("detection", "policy", "response")
+        ]
+        wait_ready(workers)
+        return _stream(settings, console, endpoints.kafka_bootstrap, workers, repeat, timeout_s)
+    finally:
+        console.print("stopping the workers…")
+        stop_workers(workers)
+        if not keep and not was_running:
+            console.print("stopping the local stack…")
+            stack.down()
+
+
+def _stream(
+    settings: Settings,
+    console: Console,
+    bootstrap: str,
+    workers: list[WorkerProcess],
+    repeat: int,
+    timeout_s: float,
+) -> DemoResult:
+    topics = TopicSet.default()
+    base = client_config(settings.kafka, bootstrap)
+    reader = VerdictReader(base_config=base, topic=topics.verdicts)
+    producer = RequestProducer(base_config=base, topic=topics.requests)
+    batch = _requests(repeat)
+    result = DemoResult(
+        sent=len(batch), metrics_urls={w.stage: f"{w.metrics_url}/metrics" for w in workers}
+    )
+    result.kinds = {request.request_id: sample.kind for sample, request in batch}
+    submitted = {request.request_id: request.submitted_at for _, request in batch}
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console) as progress:
+            sent = progress.add_task("requests sent", total=len(batch))
+            answered = progress.add_task("verdicts received", total=len(batch))
+            for _, request in batch:
+                producer.send(request)
+                progress.advance(sent)
+            producer.flush()
+            deadline = time.monotonic() + timeout_s
+            while len(result.verdicts) < len(batch) and time.monotonic() < deadline:
+                for verdict in reader.poll(0.3):
+                    if (
+                        verdict.request_id in result.kinds
+                        and verdict.request_id not in result.verdicts
+                    ):
+                        result.verdicts[verdict.request_id] = verdict
+                        result.latencies_ms.append(
+                            (utcnow() - _submitted(batch, verdict.request_id)).total_seconds()
+                            * 1000
+                        )
+                        progress.advance(answered)
+    finally:
+        reader.close()
+    _summarise(console, result)
+    return result
+
+
+def _summarise(console: Console, result: DemoResult) -> None:
+    by_kind: dict[str, Counter[str]] = {}
+    by_category: Counter[tuple[str, str, str]] = Counter()
+    for request_id, verdict in result.verdicts.items():
+        by_kind.setdefault(result.kinds[request_id], Counter())[verdict.action] += 1
+        triggered = [c.id for c in verdict.categories if c.triggered] or ["—"]
+        for category in triggered:
+            by_category[(verdict.profile, category, verdict.action)] += 1
+    table = Table("kind of message", "actions", title="What each kind of message got")
+    for kind, actions in sorted(by_kind.items()):
+        table.add_row(kind, ", ".join(f"{a} ×{n}" for a, n in actions.most_common()))
+    console.print(table)
+    cats = Table("profile", "category", "action", "count", title="Actions by category and profile")
+    for (profile, category, action), n in sorted(by_category.items()):
+        cats.add_row(profile, category, action, str(n))
+    console.print(cats)
+    example = next(
+        (v for v in result.verdicts.values() if v.action == "refuse" and v.receipt), None
+    )
+    if example is not None and example.receipt is not None:
+        r = example.receipt
+        console.print("[bold]A refusal receipt[/]")
+        console.print(f"  reason: {r.reason}\n  policy: {r.policy_ref}")
+        for alt in r.alternatives:
+            console.print(f"  • {alt}")
+        if r.rewrite:
+            console.print(f"  try instead: {r.rewrite}")
+        console.print(f"  appeal token: {r.appeal.token[:48]}…")
+    lat = sorted(result.latencies_ms)
+    if lat:
+        p50 = statistics.median(lat)
+        p99 = lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))]
+        console.print(
+            f"{len(result.verdicts)}/{result.sent} verdicts · end-to-end latency "
+            f"p50 {p50:.1f} ms · p99 {p99:.1f} ms"
+        )
+    if len(result.verdicts) < result.sent:
+        console.print(f"[red]{result.sent - len(result.verdicts)} verdicts missing[/]")
+    console.print("metrics while the workers ran:")
+    for stage, url in result.metrics_urls.items():
+        console.print(f"  {stage}: {url}")

@@ -1,0 +1,3 @@
+"""Policy worker: detections → decisions (versioned rules, profiles, floors, declared intent)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Response worker: decisions → verdicts with their refusal receipts."""
+
+__all__: list[str] = []

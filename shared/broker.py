@@ -1,0 +1,224 @@
+"""Kafka adapters: client configuration and the transactional batch loop every worker runs.
+
+Delivery guarantee. Each batch is processed inside one Kafka transaction: the
+outputs (next-stage messages and dead letters) and the consumer offsets of the
+batch are committed atomically (``send_offsets_to_transaction``). A worker
+killed between publishing and committing leaves an aborted (or later aborted)
+transaction, its offsets uncommitted; the batch is redelivered and reprocessed,
+and a ``read_committed`` consumer sees exactly one output per input. The
+transactional id is stable per worker instance, so a restarted instance fences
+its predecessor and aborts its open transaction at once instead of leaving
+downstream readers waiting for the transaction timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from shared.settings import KafkaSettings
+
+__all__ = [
+    "BatchHandler",
+    "BatchObserver",
+    "Incoming",
+    "Outgoing",
+    "TransactionalLoop",
+    "client_config",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One consumed record, detached from the client."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One record to publish in the batch's transaction."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+
+
+BatchHandler = Callable[[Sequence[Incoming]], Sequence[Outgoing]]
+#: Called after each committed batch with (records consumed, seconds spent in the handler).
+BatchObserver = Callable[[int, float], None]
+
+
+def client_config(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
+    """librdkafka settings shared by every client: brokers and security."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": kafka.security_protocol,
+    }
+    if kafka.sasl_mechanism:
+        config["sasl.mechanism"] = kafka.sasl_mechanism
+        config["sasl.username"] = kafka.sasl_username or ""
+        config["sasl.password"] = (
+            kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+        )
+    return config
+
+
+def _incoming(message: Message) -> Incoming:
+    _, timestamp = message.timestamp()
+    return Incoming(
+        topic=message.topic() or "",
+        partition=message.partition() or 0,
+        offset=message.offset() or 0,
+        key=message.key(),
+        value=message.value(),
+        timestamp_ms=timestamp,
+    )
+
+
+class TransactionalLoop:
+    """Consume a batch → handle → publish outputs and offsets in one transaction → repeat."""
+
+    def __init__(
+        self,
+        *,
+        base_config: dict[str, Any],
+        input_topic: str,
+        group_id: str,
+        transactional_id: str,
+        handler: BatchHandler,
+        batch_max: int,
+        batch_wait_ms: int,
+        transaction_timeout_ms: int,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        self._input_topic = input_topic
+        self._handler = handler
+        self._batch_max = batch_max
+        self._batch_wait_s = batch_wait_ms / 1000
+        self._observer = observer
+        self._consumer = Consumer(
+            {
+                **base_config,
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": False,
+            }
+        )
+        self._producer = Producer(
+            {
+                **base_config,
+                "transactional.id": transactional_id,
+                "transaction.timeout.ms": transaction_timeout_ms,
+                "linger.ms": 5,
+                "compression.type": "lz4",
+            }
+        )
+        self.ready = threading.Event()
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set; the batch in hand is finished and committed first."""
+        self._producer.init_transactions(30)
+        self._consumer.subscribe([self._input_topic])
+        self.ready.set()
+        try:
+            while not stop.is_set():
+                messages = self._consumer.consume(self._batch_max, self._batch_wait_s)
+                batch = [_incoming(m) for m in messages if self._usable(m)]
+                if batch:
+                    self._process(batch)
+        finally:
+            self._consumer.close()
+            self._producer.flush(10)
+
+    @staticmethod
+    def _usable(message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return True
+        if error.code() == KafkaError._PARTITION_EOF:
+            return False
+        if error.fatal():
+            raise KafkaException(error)
+        return False
+
+    def _process(self, batch: Sequence[Incoming]) -> None:
+        """Handle and commit one batch; on an abortable error, abort and rewind to redo it."""
+        started = time.perf_counter()
+        self._producer.begin_transaction()
+        try:
+            outputs = self._handler(batch)
+            handled_s = time.perf_counter() - started
+            for out in outputs:
+                self._produce(out)
+            self._producer.send_offsets_to_transaction(
+                self._next_offsets(batch), self._consumer.consumer_group_metadata(), 30
+            )
+            self._commit()
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.txn_requires_abort():
+                self._producer.abort_transaction(30)
+                self._rewind(batch)
+                return
+            raise
+        except BaseException:
+            self._abort_quietly()
+            raise
+        if self._observer is not None:
+            self._observer(len(batch), handled_s)
+
+    def _produce(self, out: Outgoing) -> None:
+        while True:
+            try:
+                self._producer.produce(out.topic, value=out.value, key=out.key)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
+    def _commit(self) -> None:
+        while True:
+            try:
+                self._producer.commit_transaction(30)
+                return
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                if isinstance(error, KafkaError) and error.retriable():
+                    continue
+                raise
+
+    def _abort_quietly(self) -> None:
+        with contextlib.suppress(KafkaException):
+            self._producer.abort_transaction(10)
+
+    @staticmethod
+    def _next_offsets(batch: Sequence[Incoming]) -> list[TopicPartition]:
+        last: dict[tuple[str, int], int] = {}
+        for record in batch:
+            last[(record.topic, record.partition)] = record.offset
+        return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+
+    def _rewind(self, batch: Sequence[Incoming]) -> None:
+        """After an aborted transaction, seek back so the batch is consumed again."""
+        first: dict[tuple[str, int], int] = {}
+        for record in batch:
+            first.setdefault((record.topic, record.partition), record.offset)
+        for (topic, partition), offset in first.items():
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException:
+                pass  # no longer assigned: its new owner resumes from the committed offset

@@ -1,0 +1,93 @@
+"""Pre-processing: tokenise, split long texts into windows, and pack windows into padded batches.
+
+The shipped ``tokenizer.json`` pads every text to 128 tokens; here padding and truncation are
+off, each text is tokenised whole, and a text longer than one window (``max_tokens`` including
+[CLS] and [SEP]) is split into overlapping windows that are each scored; the text's score is
+the maximum over its windows (see :mod:`shared.inference.post`). Windows are sorted by length
+and packed into groups padded to the longest member, which keeps padding small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from tokenizers import Tokenizer
+
+__all__ = ["Batch", "TextTokenizer", "Window", "pack_batches"]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One window of one text: the index of the text and its token ids (with specials)."""
+
+    text_index: int
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Padded model inputs for a group of windows and which text each row belongs to."""
+
+    input_ids: NDArray[np.int64]
+    attention_mask: NDArray[np.int64]
+    text_index: NDArray[np.int64]
+
+
+class TextTokenizer:
+    """The encoder's WordPiece tokenizer with no padding, no truncation and explicit windows."""
+
+    def __init__(self, tokenizer_file: Path, *, max_tokens: int, overlap: int | None = None) -> None:
+        if max_tokens < 8:
+            raise ValueError("max_tokens must be at least 8")
+        tok = Tokenizer.from_file(str(tokenizer_file))
+        tok.no_padding()
+        tok.no_truncation()
+        self._tok = tok
+        self.max_tokens = max_tokens
+        body = max_tokens - 2
+        self._step = body - (overlap if overlap is not None else min(32, body // 4))
+        if self._step <= 0:
+            raise ValueError("overlap must be smaller than the window body")
+        self._cls = self._token_id("[CLS]")
+        self._sep = self._token_id("[SEP]")
+        self.pad_id = self._token_id("[PAD]")
+
+    def _token_id(self, token: str) -> int:
+        tid = self._tok.token_to_id(token)
+        if tid is None:
+            raise ValueError(f"tokenizer has no {token} token")
+        return int(tid)
+
+    def windows(self, texts: Sequence[str]) -> list[Window]:
+        """All windows of all texts, in text order; an empty text still gets one window."""
+        out: list[Window] = []
+        body = self.max_tokens - 2
+        for i, enc in enumerate(self._tok.encode_batch(list(texts), add_special_tokens=False)):
+            ids = enc.ids
+            starts = range(0, max(len(ids) - body, 0) + self._step, self._step) if ids else [0]
+            for s in starts:
+                chunk = ids[s : s + body]
+                out.append(Window(i, (self._cls, *chunk, self._sep)))
+                if s + body >= len(ids):
+                    break
+        return out
+
+
+def pack_batches(windows: Sequence[Window], *, max_batch: int, pad_id: int = 0) -> list[Batch]:
+    """Group windows by length (longest first) into batches padded to their longest member."""
+    order = sorted(range(len(windows)), key=lambda j: len(windows[j].ids), reverse=True)
+    batches: list[Batch] = []
+    for start in range(0, len(order), max_batch):
+        group = [windows[j] for j in order[start : start + max_batch]]
+        width = len(group[0].ids)
+        ids = np.full((len(group), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(group), width), dtype=np.int64)
+        for row, win in enumerate(group):
+            ids[row, : len(win.ids)] = win.ids
+            mask[row, : len(win.ids)] = 1
+        batches.append(Batch(ids, mask, np.array([w.text_index for w in group], dtype=np.int64)))
+    return batches

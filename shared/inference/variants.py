@@ -1,0 +1,126 @@
+"""Build the encoder's ONNX variants once and cache them with a checksum.
+
+* ``fp32`` — the graph from :mod:`shared.inference.graph`, fused by ONNX Runtime's transformer
+  optimizer (EmbedLayerNormalization, Attention, SkipLayerNormalization, BiasGelu).
+* ``int8`` — dynamic quantisation of the fused fp32 graph: MatMul only, per-channel int8
+  weights (the default settings distort embeddings badly; see docs/MODEL_CARD.md).
+* ``fp16`` — for GPU providers: the optimizer's GPU fusions, weights in float16, float32 I/O.
+
+Each file is named by variant, the encoder weights' hash and the builder version, written
+atomically, and a ``.sha256`` sidecar is checked on every load; a mismatch rebuilds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import onnx
+
+from shared.inference.assets import EncoderAssets
+from shared.inference.graph import build_encoder_graph
+
+__all__ = ["BUILDER_VERSION", "Variant", "VariantFile", "ensure_variant", "file_sha256"]
+
+Variant = Literal["fp32", "int8", "fp16"]
+#: Bump when the graph builder or the variant recipes change: cached files are then rebuilt.
+BUILDER_VERSION = 1
+_log = logging.getLogger(__name__)
+
+
+class VariantFile:
+    """A built variant on disk and its checksum."""
+
+    def __init__(self, variant: Variant, path: Path, sha256: str) -> None:
+        self.variant = variant
+        self.path = path
+        self.sha256 = sha256
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_save(model: onnx.ModelProto, dest: Path) -> str:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    try:
+        onnx.save(model, tmp)
+        digest = file_sha256(Path(tmp))
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    dest.with_suffix(".sha256").write_text(digest + "\n", encoding="utf-8")
+    return digest
+
+
+def _optimize(raw: onnx.ModelProto, hidden: int, heads: int, *, use_gpu: bool) -> onnx.ModelProto:
+    from onnxruntime.transformers import optimizer
+    from onnxruntime.transformers.fusion_options import FusionOptions
+
+    opts = FusionOptions("bert")
+    optimized = optimizer.optimize_model(
+        raw, model_type="bert", num_heads=heads, hidden_size=hidden,
+        opt_level=0, use_gpu=use_gpu, only_onnxruntime=False, optimization_options=opts,
+    )
+    if use_gpu:
+        optimized.convert_float_to_float16(keep_io_types=True)
+    model: onnx.ModelProto = optimized.model
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    return model
+
+
+def _quantize_int8(fp32_path: Path) -> onnx.ModelProto:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "int8.onnx"
+        quantize_dynamic(
+            fp32_path, out, op_types_to_quantize=["MatMul"], per_channel=True,
+            reduce_range=False, weight_type=QuantType.QInt8,
+            # Contrib ops (Attention, SkipLayerNormalization) defeat ONNX shape inference.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+        return onnx.load(str(out))
+
+
+def _cached(path: Path, variant: Variant) -> VariantFile | None:
+    sidecar = path.with_suffix(".sha256")
+    if not (path.is_file() and sidecar.is_file()):
+        return None
+    expected = sidecar.read_text(encoding="utf-8").strip()
+    actual = file_sha256(path)
+    if actual != expected:
+        _log.warning("cached %s variant %s fails its checksum; rebuilding", variant, path)
+        return None
+    return VariantFile(variant, path, actual)
+
+
+def ensure_variant(variant: Variant, *, cache_dir: Path, assets: EncoderAssets) -> VariantFile:
+    """The cached variant, built (and its prerequisites built) on first use."""
+    stem = f"minilm-l6-{variant}-{assets.weights_sha256[:12]}-b{BUILDER_VERSION}"
+    path = cache_dir / f"{stem}.onnx"
+    hit = _cached(path, variant)
+    if hit is not None:
+        return hit
+    _log.info("building %s encoder variant at %s", variant, path)
+    cfg_hidden, cfg_heads = assets.hidden_size, assets.num_heads
+    if variant == "int8":
+        fp32 = ensure_variant("fp32", cache_dir=cache_dir, assets=assets)
+        model = _quantize_int8(fp32.path)
+    else:
+        raw = build_encoder_graph(assets.model_dir)
+        model = _optimize(raw, cfg_hidden, cfg_heads, use_gpu=variant == "fp16")
+    digest = _atomic_save(model, path)
+    return VariantFile(variant, path, digest)

@@ -1,0 +1,110 @@
+"""Start worker processes and stop exactly those, by pid (the demo, benchmarks and e2e tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.errors import StackError
+from shared.stack.process import free_port
+
+__all__ = ["WorkerProcess", "start_worker", "stop_workers", "wait_ready"]
+
+STAGES = ("detection", "policy", "response")
+
+
+@dataclass
+class WorkerProcess:
+    """A worker this process started: its pid, metrics URL and log file."""
+
+    stage: str
+    process: subprocess.Popen[bytes]
+    metrics_url: str
+    log_path: Path
+    env: dict[str, str] = field(repr=False, default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.metrics_url}/readyz", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish the batch (fault injection)."""
+        if self.alive():
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self, *, grace_s: float = 30.0) -> int | None:
+        """SIGTERM, wait for a clean exit, SIGKILL after ``grace_s``; the exit code."""
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.process.send_signal(signal.SIGKILL)
+                self.process.wait(timeout=30)
+        return self.process.returncode
+
+
+def start_worker(
+    stage: str, *, env: Mapping[str, str], log_dir: Path, instance: str = "0"
+) -> WorkerProcess:
+    """Start ``python -m services.<stage>`` with ``env`` on top of this process's environment."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    port = free_port()
+    child_env = {
+        **os.environ,
+        **env,
+        "CLEARPATH_WORKER__METRICS_PORT": str(port),
+        "CLEARPATH_WORKER__INSTANCE_ID": f"{stage}-{instance}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{stage}-{instance}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{stage}"],
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return WorkerProcess(stage, process, f"http://127.0.0.1:{port}", log_path, child_env)
+
+
+def wait_ready(workers: Sequence[WorkerProcess], *, timeout_s: float = 180.0) -> None:
+    """Block until every worker answers ``/readyz``; StackError (with its log) if one dies."""
+    deadline = time.monotonic() + timeout_s
+    pending = list(workers)
+    while pending:
+        for worker in list(pending):
+            if not worker.alive():
+                raise StackError(f"{worker.stage} worker exited: see {worker.log_path}")
+            if worker.ready():
+                pending.remove(worker)
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(w.stage for w in pending)
+            raise StackError(f"workers not ready after {timeout_s:.0f}s: {names}")
+        time.sleep(0.2)
+
+
+def stop_workers(workers: Sequence[WorkerProcess]) -> None:
+    for worker in workers:
+        worker.stop()

@@ -1,0 +1,101 @@
+"""Prometheus metrics of one worker process: one registry, declared in one place.
+
+Naming follows Prometheus conventions (base units, ``_total``, ``_seconds``); labels
+are bounded (stage, action, category, profile, error type) — never text, users or ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from shared.schemas import DecisionMessage, Verdict
+
+__all__ = ["WorkerMetrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+@dataclass(frozen=True)
+class WorkerMetrics:
+    """The series every worker exports; build with :meth:`create` (a fresh registry)."""
+
+    registry: CollectorRegistry
+    messages: Counter
+    batch_size: Histogram
+    stage_seconds: Histogram
+    end_to_end_seconds: Histogram
+    verdicts: Counter
+    intent_applied: Counter
+    dead_letters: Counter
+    build: Info
+    up: Gauge
+
+    @classmethod
+    def create(cls, *, stage: str) -> WorkerMetrics:
+        registry = CollectorRegistry(auto_describe=True)
+        return cls(
+            registry=registry,
+            messages=Counter(
+                "clearpath_messages_total", "Records consumed.", ["stage"], registry=registry
+            ),
+            batch_size=Histogram(
+                "clearpath_batch_size",
+                "Records per processed batch.",
+                ["stage"],
+                buckets=_BATCH_BUCKETS,
+                registry=registry,
+            ),
+            stage_seconds=Histogram(
+                "clearpath_stage_duration_seconds",
+                "Time a stage spends on one batch.",
+                ["stage"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            end_to_end_seconds=Histogram(
+                "clearpath_end_to_end_latency_seconds",
+                "From submitted_at to the verdict being published.",
+                ["profile"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            verdicts=Counter(
+                "clearpath_verdicts_total",
+                "Verdicts by action, primary category and profile.",
+                ["action", "category", "profile"],
+                registry=registry,
+            ),
+            intent_applied=Counter(
+                "clearpath_intent_applied_total",
+                "Decisions that declared intent changed.",
+                ["category", "profile"],
+                registry=registry,
+            ),
+            dead_letters=Counter(
+                "clearpath_dead_letters_total",
+                "Messages sent to the dead-letter topic.",
+                ["stage", "reason"],
+                registry=registry,
+            ),
+            build=Info("clearpath_build", "Build, model and policy versions.", registry=registry),
+            up=Gauge(
+                "clearpath_worker_ready",
+                "1 when the worker consumes.",
+                ["stage"],
+                registry=registry,
+            ),
+        )
+
+    def observe_verdict(self, verdict: Verdict, message: DecisionMessage) -> None:
+        """Count a published verdict: action by primary category and profile, end-to-end latency."""
+        decision = message.decision
+        category = decision.primary_category or "none"
+        self.verdicts.labels(verdict.action, category, verdict.profile).inc()
+        if verdict.intent_applied:
+            self.intent_applied.labels(category, verdict.profile).inc()
+        total_ms = verdict.timings_ms.get("total")
+        if total_ms is not None:
+            self.end_to_end_seconds.labels(verdict.profile).observe(total_ms / 1000)

@@ -1,0 +1,42 @@
+"""Secrets from settings; for local development only, a generated key file in the state dir."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from shared.settings import Settings
+
+__all__ = ["appeal_key"]
+
+
+def appeal_key(settings: Settings) -> tuple[str, bytes]:
+    """The (key id, HMAC key) appeal tokens are signed with.
+
+    Production sets ``CLEARPATH_RESPONSE__APPEAL_SECRET``. Without it, a random key is
+    created once under the state directory (mode 0600) so a local stack's workers and
+    CLI agree; it never lives in the repository.
+    """
+    response = settings.response
+    if response.appeal_secret is not None:
+        return response.appeal_key_id, response.appeal_secret.get_secret_value().encode()
+    path = settings.stack.state_dir / "appeal.key"
+    return response.appeal_key_id, _read_or_create(path)
+
+
+def _read_or_create(path: Path) -> bytes:
+    """Read the key, or create it atomically (concurrent starters agree on one key)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_bytes(32).hex())
+        try:
+            os.link(tmp, path)  # atomic; fails if another process won the race
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return bytes.fromhex(path.read_text().strip())

@@ -1,0 +1,243 @@
+"""``LocalStack``: bring Kafka and Redis up, report on them, stop what we started.
+
+A service whose endpoint is named in settings is external: the stack uses it and starts
+nothing for it. Everything else runs as a local process with its data, logs, pid and
+remembered port under ``settings.stack.state_dir``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable, Collection, Iterable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from shared import kafka_admin
+from shared.errors import InfrastructureError, StackError
+from shared.settings import Settings
+from shared.stack.kafka import KafkaNode, default_cache_dir, default_deploy_dir
+from shared.stack.models import Endpoints, Ports, ServiceStatus, StackStatus
+from shared.stack.process import (
+    LOOPBACK,
+    file_lock,
+    free_port,
+    is_running,
+    owns,
+    port_in_use,
+    read_pid,
+    remove_pid,
+    stop_pid,
+    wait_until,
+    write_pid,
+)
+from shared.stack.redis import RedisNode, redis_ready
+from shared.topics import TopicSet
+
+__all__ = ["LocalStack"]
+
+_log = logging.getLogger(__name__)
+SERVICES = ("kafka", "redis")
+
+
+def _reachable(host: str | None, port: int | None) -> bool:
+    if not host or port is None:
+        return False
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+class LocalStack:
+    """The local stack described by one :class:`Settings`; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        topics: Iterable[str] | None = None,
+        deploy_dir: Path | None = None,
+        cache_dir: Path | None = None,
+        install_redis: bool = True,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.state_dir = settings.stack.state_dir.expanduser().resolve()
+        self.topics = tuple(TopicSet.default().all() if topics is None else topics)
+        self._progress = progress or _log.info
+        self.kafka = KafkaNode(
+            state_dir=self.state_dir,
+            version=settings.stack.kafka_version,
+            heap=settings.stack.kafka_heap,
+            deploy_dir=deploy_dir or default_deploy_dir(),
+            cache_dir=cache_dir or default_cache_dir(),
+        )
+        self.redis = RedisNode(state_dir=self.state_dir, install=install_redis)
+        self._ports_file = self.state_dir / "ports.json"
+        self._lock_file = self.state_dir / "stack.lock"
+
+    @property
+    def external_kafka(self) -> str | None:
+        return self.settings.kafka.bootstrap_servers
+
+    @property
+    def external_redis(self) -> str | None:
+        return self.settings.redis.url
+
+    def up(self) -> Endpoints:
+        """Start what is not running, wait until healthy, create the topics; the endpoints."""
+        with file_lock(self._lock_file):
+            ports = Ports.load(self._ports_file)
+            kafka_pid = redis_pid = None
+            if self.external_kafka is None:
+                kafka_pid, ports = self._start_kafka(ports)
+            if self.external_redis is None:
+                redis_pid, ports = self._start_redis(ports)
+            endpoints = self._endpoints(ports)
+            client = kafka_admin.client_config(self.settings.kafka) if self.external_kafka else {}
+            self._await(
+                "Redis", lambda: redis_ready(endpoints.redis_url),
+                pid=redis_pid, node=self.redis, external=self.external_redis,
+            )
+            self._await(
+                "Kafka",
+                lambda: kafka_admin.broker_ready(endpoints.kafka_bootstrap, client_config=client),
+                pid=kafka_pid, node=self.kafka, external=self.external_kafka,
+            )
+        self._create_topics(endpoints.kafka_bootstrap, client)
+        return endpoints
+
+    def down(self, *, services: Collection[str] = SERVICES) -> tuple[str, ...]:
+        """Stop the managed services named in ``services`` that we started; their names."""
+        stopped: list[str] = []
+        with file_lock(self._lock_file):
+            for name, node, external in (
+                ("kafka", self.kafka, self.external_kafka),
+                ("redis", self.redis, self.external_redis),
+            ):
+                if name not in services or external is not None:
+                    continue
+                pid = read_pid(node.pid_file)
+                if pid is not None and stop_pid(pid, marker=node.marker, grace_s=30.0):
+                    self._progress(f"Stopped {name} (pid {pid})")
+                    stopped.append(name)
+                remove_pid(node.pid_file)
+        return tuple(stopped)
+
+    def status(self) -> StackStatus:
+        """What runs now and where; cheap (no start, no Kafka client)."""
+        ports = Ports.load(self._ports_file)
+        if self.external_kafka is not None:
+            pairs = kafka_admin.parse_bootstrap(self.external_kafka)
+            up = any(_reachable(host, port) for host, port in pairs)
+            kafka = ServiceStatus("kafka", managed=False, running=up, endpoint=self.external_kafka)
+        else:
+            endpoint = f"{LOOPBACK}:{ports.kafka}" if ports.kafka else None
+            kafka = self._managed_status("kafka", self.kafka, ports.kafka, endpoint)
+        if self.external_redis is not None:
+            parts = urlsplit(self.external_redis)
+            up = _reachable(parts.hostname, parts.port or 6379)
+            redis = ServiceStatus("redis", managed=False, running=up, endpoint=self.external_redis)
+        else:
+            endpoint = RedisNode.url(ports.redis) if ports.redis else None
+            redis = self._managed_status("redis", self.redis, ports.redis, endpoint)
+        return StackStatus(kafka=kafka, redis=redis, state_dir=self.state_dir)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _managed_status(
+        self, name: str, node: KafkaNode | RedisNode, port: int | None, endpoint: str | None
+    ) -> ServiceStatus:
+        pid = read_pid(node.pid_file)
+        running = pid is not None and owns(pid, node.marker)
+        log = node.stdout_log if isinstance(node, KafkaNode) else node.log
+        return ServiceStatus(
+            "kafka" if name == "kafka" else "redis", managed=True, running=running,
+            endpoint=endpoint, pid=pid if running else None, port=port, log=str(log),
+        )
+
+    def _running_pid(self, node: KafkaNode | RedisNode) -> int | None:
+        pid = read_pid(node.pid_file)
+        if pid is not None and owns(pid, node.marker):
+            return pid
+        remove_pid(node.pid_file)  # stale: the process is gone or the pid was reused
+        return None
+
+    def _pick(self, ports: Ports, name: str) -> Ports:
+        current = getattr(ports, name)
+        if current is None or port_in_use(current):
+            ports = ports.with_port(name, free_port(exclude=ports.taken()))
+        return ports
+
+    def _start_kafka(self, ports: Ports) -> tuple[int | None, Ports]:
+        if self._running_pid(self.kafka) is not None:
+            return None, ports
+        ports = self._pick(self._pick(ports, "kafka"), "kafka_controller")
+        ports.save(self._ports_file)
+        assert ports.kafka is not None and ports.kafka_controller is not None
+        self._progress(f"Starting Kafka {self.kafka.version} on {LOOPBACK}:{ports.kafka}")
+        pid = self.kafka.start(
+            port=ports.kafka, controller_port=ports.kafka_controller, progress=self._progress
+        )
+        write_pid(self.kafka.pid_file, pid)
+        return pid, ports
+
+    def _start_redis(self, ports: Ports) -> tuple[int | None, Ports]:
+        if self._running_pid(self.redis) is not None:
+            return None, ports
+        ports = self._pick(ports, "redis")
+        ports.save(self._ports_file)
+        assert ports.redis is not None
+        self._progress(f"Starting Redis on {LOOPBACK}:{ports.redis}")
+        pid = self.redis.start(port=ports.redis, progress=self._progress)
+        write_pid(self.redis.pid_file, pid)
+        return pid, ports
+
+    def _endpoints(self, ports: Ports) -> Endpoints:
+        kafka = self.external_kafka or f"{LOOPBACK}:{ports.kafka}"
+        redis_url = self.external_redis or RedisNode.url(ports.redis or 0)
+        return Endpoints(kafka_bootstrap=kafka, redis_url=redis_url)
+
+    def _await(
+        self,
+        what: str,
+        ready: Callable[[], bool],
+        *,
+        pid: int | None,
+        node: KafkaNode | RedisNode,
+        external: str | None,
+    ) -> None:
+        """Wait for ``ready``; a process we just started that dies or stalls is an error."""
+        timeout_s = self.settings.stack.start_timeout_s
+        died = False
+
+        def check() -> bool:
+            nonlocal died
+            died = pid is not None and not is_running(pid)
+            return died or ready()
+
+        if wait_until(check, timeout_s=timeout_s, interval_s=0.5) and not died:
+            return
+        if external is not None:
+            raise StackError(f"external {what} at {external} did not answer in {timeout_s:.0f}s")
+        if pid is not None and not died:
+            stop_pid(pid, marker=node.marker, grace_s=5.0)
+        if pid is not None:
+            remove_pid(node.pid_file)
+        reason = "exited at start" if died else f"was not healthy after {timeout_s:.0f}s"
+        raise StackError(f"{what} {reason}; log tail:\n{node.log_tail()}")
+
+    def _create_topics(self, bootstrap: str, client_config: dict[str, str]) -> None:
+        if not self.topics:
+            return
+        kafka = self.settings.kafka
+        try:
+            kafka_admin.ensure_topics(
+                bootstrap, self.topics, partitions=kafka.partitions,
+                replication_factor=kafka.replication_factor, retention_ms=kafka.retention_ms,
+                client_config=client_config,
+            )
+        except InfrastructureError as exc:
+            raise StackError(f"Kafka is up but the topics could not be created: {exc}") from exc

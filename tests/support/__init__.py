@@ -1,0 +1,1 @@
+"""Helpers shared by test tiers (plain modules, not conftest)."""

@@ -1,0 +1,127 @@
+"""Real Kafka and Redis for integration and e2e tests, resolved per service in this order.
+
+1. ``CLEARPATH_TEST_KAFKA_BOOTSTRAP`` / ``CLEARPATH_TEST_REDIS_URL``: endpoints someone runs.
+2. testcontainers, when the package is installed and a Docker engine answers.
+3. The local stack in a dedicated state directory (``CLEARPATH_TEST_STATE_DIR``, default
+   ``~/.local/state/clearpath-test``), so tests never touch the user's demo stack. It is
+   started if needed and stopped at the end only where this session started it.
+
+Whatever the source, the pipeline topics exist once the endpoints are handed out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.errors import StackError
+from shared.kafka_admin import ensure_topics
+from shared.settings import Settings, default_state_dir
+from shared.stack import Endpoints, LocalStack
+from shared.topics import ALL_TOPICS
+
+__all__ = [
+    "ENV_KAFKA",
+    "ENV_REDIS",
+    "ENV_STATE_DIR",
+    "docker_available",
+    "provide_endpoints",
+    "stack_endpoints",
+    "stack_state_dir",
+]
+
+ENV_KAFKA = "CLEARPATH_TEST_KAFKA_BOOTSTRAP"
+ENV_REDIS = "CLEARPATH_TEST_REDIS_URL"
+ENV_STATE_DIR = "CLEARPATH_TEST_STATE_DIR"
+
+
+def stack_state_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """Where the tests' own local stack lives (never the user's ``clearpath`` state)."""
+    configured = env.get(ENV_STATE_DIR)
+    return Path(configured) if configured else default_state_dir().with_name("clearpath-test")
+
+
+def docker_available() -> bool:
+    """True when testcontainers is installed and a Docker engine answers ``docker info``."""
+    if importlib.util.find_spec("testcontainers") is None or shutil.which("docker") is None:
+        return False
+    try:
+        done = subprocess.run(
+            ["docker", "info"], capture_output=True, timeout=15, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _containers(
+    stack: contextlib.ExitStack, kafka: str | None, redis_url: str | None
+) -> tuple[str, str]:
+    # Imported here: testcontainers is optional and absent from the default environment.
+    from testcontainers.kafka import KafkaContainer  # type: ignore[import-not-found]
+    from testcontainers.redis import RedisContainer  # type: ignore[import-not-found]
+
+    if kafka is None:
+        container: Any = stack.enter_context(KafkaContainer().with_kraft())
+        kafka = str(container.get_bootstrap_server())
+    if redis_url is None:
+        cache: Any = stack.enter_context(RedisContainer())
+        host, port = cache.get_container_host_ip(), cache.get_exposed_port(6379)
+        redis_url = f"redis://{host}:{port}/0"
+    return kafka, redis_url
+
+
+def _local_stack(
+    stack: contextlib.ExitStack, kafka: str | None, redis_url: str | None, state_dir: Path
+) -> tuple[str, str]:
+    base = Settings()
+    settings = base.model_copy(
+        update={
+            "kafka": base.kafka.model_copy(update={"bootstrap_servers": kafka}),
+            "redis": base.redis.model_copy(update={"url": redis_url}),
+            "stack": base.stack.model_copy(update={"state_dir": state_dir}),
+        }
+    )
+    if kafka is None and (shutil.which("java") is None or shutil.which("mvn") is None):
+        pytest.skip(f"no Kafka for integration tests: set {ENV_KAFKA} or install Java and Maven")
+    local = LocalStack(settings)
+    before = local.status()
+    try:
+        endpoints = local.up()
+    except StackError as exc:
+        pytest.fail(f"the test stack in {state_dir} did not start: {exc}", pytrace=False)
+    ours = [s.name for s in before.services if s.managed and not s.running]
+    if ours:
+        stack.callback(local.down, services=ours)
+    return endpoints.kafka_bootstrap, endpoints.redis_url
+
+
+@contextlib.contextmanager
+def provide_endpoints(env: Mapping[str, str] = os.environ) -> Iterator[Endpoints]:
+    """Endpoints of a real Kafka and Redis for the duration of the ``with`` block."""
+    kafka, redis_url = env.get(ENV_KAFKA) or None, env.get(ENV_REDIS) or None
+    with contextlib.ExitStack() as stack:
+        if (kafka is None or redis_url is None) and docker_available():
+            kafka, redis_url = _containers(stack, kafka, redis_url)
+        if kafka is None or redis_url is None:
+            kafka, redis_url = _local_stack(stack, kafka, redis_url, stack_state_dir(env))
+        defaults = Settings().kafka
+        ensure_topics(
+            kafka, ALL_TOPICS, partitions=defaults.partitions,
+            replication_factor=defaults.replication_factor, retention_ms=defaults.retention_ms,
+        )
+        yield Endpoints(kafka_bootstrap=kafka, redis_url=redis_url)
+
+
+def stack_endpoints() -> Iterator[Endpoints]:
+    """Generator body of the session fixture ``stack_endpoints`` (see tests/integration)."""
+    with provide_endpoints() as endpoints:
+        yield endpoints

@@ -1,0 +1,269 @@
+"""evaluate(): bands, floors, intent, tenants, blocklists, PII, and the decision's shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.core.policy import UnknownProfile, evaluate, resolve_policy_ref
+from shared.errors import PoisonMessage
+from shared.policy.summary import anchor_for, render_html
+from shared.schemas import Action
+from tests.support.policy_factories import (
+    default_policy,
+    detection,
+    edited_policy,
+    hit,
+    intent,
+    pii,
+    request,
+)
+
+
+def rules(decision: Any) -> list[str]:
+    return [r.rule for r in decision.rules_fired]
+
+
+@pytest.mark.parametrize(
+    ("profile", "category", "score", "expected"),
+    [
+        ("public_assistant", "violence", 0.49, "allow"),
+        ("public_assistant", "violence", 0.5, "allow_with_guidance"),
+        ("public_assistant", "violence", 0.79, "allow_with_guidance"),
+        ("public_assistant", "violence", 0.8, "refuse"),
+        ("public_assistant", "self_harm", 0.4, "refer"),
+        ("public_assistant", "specialized_advice", 0.6, "allow_with_guidance"),
+        ("public_assistant", "specialized_advice", 0.9, "refer"),
+        ("public_assistant", "sexual_minors", 0.65, "escalate"),
+        ("internal_tool", "violence", 0.8, "allow_with_guidance"),
+        ("internal_tool", "violence", 0.6, "allow"),
+        ("internal_tool", "self_harm", 0.45, "allow"),
+        ("internal_tool", "specialized_advice", 0.95, "allow_with_guidance"),
+    ],
+)
+def test_thresholds_map_to_actions_per_profile(
+    profile: str, category: str, score: float, expected: Action
+) -> None:
+    decision = evaluate(detection({category: score}), request(profile=profile), default_policy())
+    assert decision.action == expected
+    assert decision.profile == profile
+
+
+def test_category_results_report_lowest_band_as_threshold() -> None:
+    decision = evaluate(detection({"violence": 0.55}), request(), default_policy())
+    violence = next(c for c in decision.categories if c.id == "violence")
+    assert (violence.threshold, violence.triggered, violence.action) == (
+        0.5,
+        True,
+        "allow_with_guidance",
+    )
+    hate = next(c for c in decision.categories if c.id == "hate")
+    assert (hate.score, hate.threshold, hate.triggered, hate.action) == (0.0, 0.5, False, "allow")
+    assert "blocklist" not in {c.id for c in decision.categories}
+
+
+def test_allow_has_no_policy_ref_or_rules() -> None:
+    decision = evaluate(detection({"violence": 0.1}), request(), default_policy())
+    assert decision.action == "allow"
+    assert decision.policy_ref is None and decision.primary_category is None
+    assert decision.rules_fired == ()
+    assert decision.intent_applied is False
+
+
+def test_refusal_cites_the_band_clause() -> None:
+    decision = evaluate(detection({"violence": 0.9}), request(), default_policy())
+    assert decision.action == "refuse"
+    assert decision.primary_category == "violence"
+    assert decision.policy_ref == "public_assistant@3#violence.2"
+    assert rules(decision) == ["profile.public_assistant.violence"]
+    assert decision.policy_version == "clearpath-default@3"
+
+
+def test_most_restrictive_category_wins_and_ties_go_to_highest_score() -> None:
+    scores = {"violence": 0.85, "hate": 0.95, "self_harm": 0.5}
+    decision = evaluate(detection(scores), request(), default_policy())
+    assert decision.action == "refuse"
+    assert decision.primary_category == "hate"
+
+
+def test_floor_fires_and_wins_ties_even_with_a_lower_score() -> None:
+    scores = {"weapons_cbrn": 0.65, "violence": 0.99}
+    decision = evaluate(detection(scores), request(profile="internal_tool"), default_policy())
+    assert decision.action == "refuse"
+    assert "floor.weapons_cbrn" in rules(decision)
+    assert decision.primary_category == "weapons_cbrn"
+    assert decision.policy_ref == "internal_tool@3#weapons_cbrn.3"
+
+
+def test_floor_is_not_relaxed_by_verified_intent_even_on_a_relaxable_category() -> None:
+    def make_weapons_relaxable(data: dict[str, Any]) -> None:
+        data["categories"]["weapons_cbrn"]["relaxable"] = True
+        data["categories"]["weapons_cbrn"]["intent"] = {"purposes": ["research"], "clause": 1}
+
+    policy = edited_policy(make_weapons_relaxable)
+    verified = request(purpose=intent("research", verified=True))
+    below = evaluate(detection({"weapons_cbrn": 0.55}), verified, policy)
+    assert below.action == "allow_with_guidance" and below.intent_applied
+    above = evaluate(detection({"weapons_cbrn": 0.65}), verified, policy)
+    assert above.action == "refuse"
+    assert above.primary_category == "weapons_cbrn"
+    assert "floor.weapons_cbrn" in rules(above)
+    assert above.intent_applied is False
+
+
+@pytest.mark.parametrize("verified", [False, True])
+def test_sexual_minors_floor_ignores_every_intent(verified: bool) -> None:
+    for purpose in ("education", "research", "fiction", "professional"):
+        asked = request(profile="internal_tool", purpose=intent(purpose, verified=verified))
+        decision = evaluate(detection({"sexual_minors": 0.3}), asked, default_policy())
+        assert decision.action == "refuse"
+        assert decision.intent_applied is False
+        assert decision.primary_category == "sexual_minors"
+
+
+def test_unverified_intent_shifts_thresholds_and_records_the_intent_rule() -> None:
+    asked = request(purpose=intent("fiction"))
+    decision = evaluate(detection({"violence": 0.85}), asked, default_policy())
+    assert decision.action == "allow_with_guidance"
+    assert decision.intent_applied is True
+    assert rules(decision) == ["intent.violence"]
+    assert decision.policy_ref == "public_assistant@3#violence.3"
+    violence = next(c for c in decision.categories if c.id == "violence")
+    assert violence.threshold == pytest.approx(0.6)
+
+
+def test_verified_relaxes_more_than_unverified() -> None:
+    scores = detection({"violence": 0.95})
+    unverified = evaluate(scores, request(purpose=intent("fiction")), default_policy())
+    verified = evaluate(scores, request(purpose=intent("fiction", verified=True)), default_policy())
+    assert unverified.action == "refuse" and unverified.intent_applied is False
+    assert verified.action == "allow_with_guidance" and verified.intent_applied is True
+
+
+def test_verified_cap_keeps_self_harm_at_refer() -> None:
+    asked = request(purpose=intent("professional", verified=True))
+    decision = evaluate(detection({"self_harm": 0.99}), asked, default_policy())
+    assert decision.action == "refer"
+
+
+def test_intent_relaxes_only_listed_purposes() -> None:
+    scores = detection({"violence": 0.85})
+    for purpose in ("professional", "security_research", "other"):
+        decision = evaluate(
+            scores, request(purpose=intent(purpose, verified=True)), default_policy()
+        )
+        assert decision.action == "refuse"
+        assert decision.intent_applied is False
+        assert not any(r.startswith("intent.") for r in rules(decision))
+
+
+def test_intent_never_relaxes_non_relaxable_categories() -> None:
+    for category in ("prompt_attack", "privacy", "weapons_cbrn", "sexual_minors"):
+        scores = detection({category: 0.85})
+        base = evaluate(scores, request(), default_policy())
+        for purpose in ("research", "education", "security_research", "professional"):
+            asked = request(purpose=intent(purpose, verified=True))
+            decision = evaluate(scores, asked, default_policy())
+            assert decision.action == base.action
+            assert decision.intent_applied is False
+
+
+def test_intent_applied_only_when_the_outcome_changed() -> None:
+    # Violence is relaxed, but crime (not relaxable for fiction) still refuses.
+    scores = detection({"violence": 0.85, "crime_illicit": 0.9})
+    decision = evaluate(scores, request(purpose=intent("fiction")), default_policy())
+    assert decision.action == "refuse"
+    assert decision.intent_applied is False
+    assert decision.primary_category == "crime_illicit"
+    assert "intent.violence" in rules(decision)  # the audit still shows what intent did
+
+
+def test_unknown_profile_is_poison_input() -> None:
+    with pytest.raises(UnknownProfile, match="no_such_profile") as caught:
+        evaluate(detection(), request(profile="no_such_profile"), default_policy())
+    assert isinstance(caught.value, PoisonMessage)
+    assert caught.value.error_type == "unknown_profile"
+
+
+def test_tenant_blocklist_hit_refuses_with_a_resolvable_anchored_ref() -> None:
+    policy = default_policy()
+    decision = evaluate(detection(hits=(hit("acme-zorblax"),)), request(tenant_id="acme"), policy)
+    assert decision.action == "refuse"
+    assert rules(decision) == ["tenant.acme.blocklist"]
+    assert decision.primary_category == "blocklist"
+    assert decision.policy_ref == "public_assistant@3#blocklist.1"
+    assert decision.policy_version == "clearpath-default@3+acme@2"
+    clause = resolve_policy_ref(policy, decision.policy_ref)
+    assert clause.category == "blocklist" and "block" in clause.text
+    assert f'id="{anchor_for(decision.policy_ref)}"' in render_html(policy)
+    blocklist = next(c for c in decision.categories if c.id == "blocklist")
+    assert (blocklist.triggered, blocklist.action) == (True, "refuse")
+
+
+def test_blocklist_scopes_and_allowlist_hits() -> None:
+    hits = (hit("acme-zorblax"), hit("global-1"), hit("acme-zorblax-recall", list_name="allowlist"))
+    decision = evaluate(detection(hits=hits), request(tenant_id="acme"), default_policy())
+    assert rules(decision) == ["global.blocklist", "tenant.acme.blocklist"]
+    allow_only = evaluate(
+        detection(hits=(hit("acme-zorblax-recall", list_name="allowlist"),)),
+        request(tenant_id="acme"),
+        default_policy(),
+    )
+    assert allow_only.action == "allow"
+
+
+def test_pii_is_redacted_under_public_assistant_only() -> None:
+    found = detection(spans=(pii(),))
+    public = evaluate(found, request(), default_policy())
+    assert public.action == "redact"
+    assert rules(public) == ["pii.redact"]
+    assert public.primary_category == "privacy"
+    assert public.policy_ref == "public_assistant@3#privacy.3"
+    internal = evaluate(found, request(profile="internal_tool"), default_policy())
+    assert internal.action == "allow"
+
+
+def test_pii_redaction_yields_to_a_refusal() -> None:
+    decision = evaluate(detection({"violence": 0.9}, spans=(pii(),)), request(), default_policy())
+    assert decision.action == "refuse"
+    assert set(rules(decision)) == {"profile.public_assistant.violence", "pii.redact"}
+
+
+def test_tenant_override_bands_apply_only_to_that_tenant() -> None:
+    scores = detection({"crime_illicit": 0.45})
+    acme = evaluate(scores, request(tenant_id="acme"), default_policy())
+    other = evaluate(scores, request(tenant_id="other"), default_policy())
+    assert acme.action == "allow_with_guidance"
+    assert rules(acme) == ["tenant.acme.crime_illicit"]
+    assert other.action == "allow"
+    internal = evaluate(
+        scores, request(profile="internal_tool", tenant_id="acme"), default_policy()
+    )
+    assert internal.action == "allow"
+
+
+def test_tenant_pii_override() -> None:
+    def acme_redacts_internal(data: dict[str, Any]) -> None:
+        data["tenants"] = {
+            "acme": {"version": 1, "profiles": {"internal_tool": {"pii_action": "redact"}}}
+        }
+
+    policy = edited_policy(acme_redacts_internal)
+    decision = evaluate(
+        detection(spans=(pii(),)), request(profile="internal_tool", tenant_id="acme"), policy
+    )
+    assert decision.action == "redact"
+
+
+def test_evaluate_is_deterministic_and_every_ref_resolves() -> None:
+    policy = default_policy()
+    scores = {"violence": 0.9, "weapons_cbrn": 0.7, "sexual_minors": 0.7, "self_harm": 0.5}
+    found = detection(scores, hits=(hit("acme-zorblax"),), spans=(pii(),))
+    asked = request(tenant_id="acme", purpose=intent("fiction", verified=True))
+    first, second = evaluate(found, asked, policy), evaluate(found, asked, policy)
+    assert first == second
+    assert first.action == "escalate"
+    assert first.primary_category == "sexual_minors"
+    for rule in first.rules_fired:
+        assert resolve_policy_ref(policy, rule.policy_ref).category == rule.category

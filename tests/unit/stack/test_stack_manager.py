@@ -1,0 +1,169 @@
+"""LocalStack without a JVM: external endpoints, remembered ports, idempotent up, exact down."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared import kafka_admin
+from shared.errors import StackError
+from shared.settings import KafkaSettings, RedisSettings, Settings, StackSettings
+from shared.stack import LocalStack, manager, process
+from shared.stack.kafka import KafkaNode
+from shared.stack.models import Ports
+from shared.stack.redis import RedisNode
+
+
+def _settings(state_dir: Path, **sections: Any) -> Settings:
+    return Settings(stack=StackSettings(state_dir=state_dir, start_timeout_s=5), **sections)
+
+
+def _fake_start(node: KafkaNode | RedisNode, tmp_path: Path) -> int:
+    """A stand-in server: a sleeping process that carries the node's marker."""
+    argv = [sys.executable, "-c", "import time; time.sleep(120)", *node.marker.split()]
+    return process.spawn_detached(argv, log_path=tmp_path / "fake.log", cwd=tmp_path)
+
+
+@pytest.fixture
+def fake_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """Nodes start sleeping processes; every health check passes; records what started."""
+    started: list[tuple[str, int]] = []
+
+    def kafka_start(self: KafkaNode, *, port: int, controller_port: int, progress: Any) -> int:
+        pid = _fake_start(self, tmp_path)
+        started.append(("kafka", pid))
+        return pid
+
+    def redis_start(self: RedisNode, *, port: int, progress: Any) -> int:
+        pid = _fake_start(self, tmp_path)
+        started.append(("redis", pid))
+        return pid
+
+    monkeypatch.setattr(KafkaNode, "start", kafka_start)
+    monkeypatch.setattr(RedisNode, "start", redis_start)
+    monkeypatch.setattr(manager, "redis_ready", lambda url: True)
+    monkeypatch.setattr(kafka_admin, "broker_ready", lambda bootstrap, **_: True)
+    state = {"started": started}
+    yield state
+    for _, pid in started:
+        if process.is_running(pid) and str(tmp_path) in (process.cmdline(pid) or ""):
+            os.kill(pid, 9)
+
+
+def test_external_endpoints_start_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> int:
+        raise AssertionError("an external service must not be started")
+
+    monkeypatch.setattr(KafkaNode, "start", refuse)
+    monkeypatch.setattr(RedisNode, "start", refuse)
+    monkeypatch.setattr(manager, "redis_ready", lambda url: True)
+    monkeypatch.setattr(kafka_admin, "broker_ready", lambda bootstrap, **_: True)
+    settings = _settings(
+        tmp_path / "state",
+        kafka=KafkaSettings(bootstrap_servers="broker-a:9092,broker-b:9092"),
+        redis=RedisSettings(url="redis://cache.internal:6380/2"),
+    )
+    stack = LocalStack(settings, topics=())
+    endpoints = stack.up()
+    assert endpoints.kafka_bootstrap == "broker-a:9092,broker-b:9092"
+    assert endpoints.redis_url == "redis://cache.internal:6380/2"
+    assert stack.down() == ()
+    status = stack.status()
+    assert not status.kafka.managed and not status.redis.managed
+    assert status.kafka.pid is None and status.redis.pid is None
+    assert not (tmp_path / "state" / "kafka").exists()
+    assert not (tmp_path / "state" / "redis").exists()
+
+
+def test_unreachable_external_kafka_is_a_stack_error(tmp_path: Path) -> None:
+    port = process.free_port()
+    settings = Settings(
+        stack=StackSettings(state_dir=tmp_path, start_timeout_s=0.5),
+        kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}"),
+        redis=RedisSettings(url=f"redis://127.0.0.1:{port}/0"),
+    )
+    with pytest.raises(StackError, match="external Redis"):
+        LocalStack(settings, topics=()).up()
+    status = LocalStack(settings).status()
+    assert status.kafka.running is False and status.redis.running is False
+
+
+def test_up_starts_once_remembers_ports_and_down_stops_exactly_ours(
+    tmp_path: Path, fake_stack: dict[str, Any]
+) -> None:
+    stack = LocalStack(_settings(tmp_path / "state"), topics=())
+    first = stack.up()
+    assert [name for name, _ in fake_stack["started"]] == ["kafka", "redis"]
+    assert first.kafka_bootstrap.startswith("127.0.0.1:")
+    assert first.redis_url.startswith("redis://127.0.0.1:")
+
+    again = LocalStack(_settings(tmp_path / "state"), topics=()).up()
+    assert again == first
+    assert len(fake_stack["started"]) == 2  # idempotent: nothing started twice
+
+    status = stack.status()
+    pids = {name: pid for name, pid in fake_stack["started"]}
+    assert status.running
+    assert (status.kafka.pid, status.redis.pid) == (pids["kafka"], pids["redis"])
+    ports = Ports.load(tmp_path / "state" / "ports.json")
+    assert status.kafka.port == ports.kafka and status.redis.port == ports.redis
+    assert len(set(ports.taken())) == 3
+
+    assert stack.down() == ("kafka", "redis")
+    assert not any(process.is_running(pid) for pid in pids.values())
+    assert stack.down() == ()
+    after = stack.status()
+    assert not after.running
+    assert after.kafka_bootstrap == first.kafka_bootstrap  # remembered for the next start
+
+
+def test_down_ignores_a_pid_file_naming_a_foreign_process(
+    tmp_path: Path, fake_stack: dict[str, Any]
+) -> None:
+    stack = LocalStack(_settings(tmp_path / "state"), topics=())
+    process.write_pid(stack.kafka.pid_file, os.getpid())  # a recycled pid: this very test
+    process.write_pid(stack.redis.pid_file, 2**22 + 17)  # a pid that is gone
+    assert stack.down() == ()
+    assert process.is_running(os.getpid())
+    assert not stack.kafka.pid_file.exists() and not stack.redis.pid_file.exists()
+
+
+def test_up_replaces_a_stale_pid_and_a_taken_port(
+    tmp_path: Path, fake_stack: dict[str, Any]
+) -> None:
+    state = tmp_path / "state"
+    stack = LocalStack(_settings(state), topics=())
+    with socket.socket() as squatter:
+        squatter.bind((process.LOOPBACK, 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        Ports(kafka=taken).save(state / "ports.json")
+        process.write_pid(stack.kafka.pid_file, os.getpid())
+        endpoints = stack.up()
+    assert endpoints.kafka_bootstrap != f"127.0.0.1:{taken}"
+    assert process.read_pid(stack.kafka.pid_file) == dict(fake_stack["started"])["kafka"]
+    stack.down()
+
+
+def test_a_server_that_dies_at_start_is_reported_with_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def dying_start(self: RedisNode, *, port: int, progress: Any) -> int:
+        self.home.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-c", "print('bind: address in use'); raise SystemExit(1)"]
+        return process.spawn_detached(argv, log_path=self.log, cwd=self.home)
+
+    monkeypatch.setattr(RedisNode, "start", dying_start)
+    monkeypatch.setattr(manager, "redis_ready", lambda url: False)
+    settings = _settings(tmp_path, kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+    with pytest.raises(StackError, match=r"(?s)Redis exited at start.*address in use"):
+        LocalStack(settings, topics=()).up()
+    assert not (tmp_path / "redis" / "redis.pid").exists()
