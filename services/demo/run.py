@@ -136,8 +136,7 @@ def _stream(
                     ):
                         result.verdicts[verdict.request_id] = verdict
                         result.latencies_ms.append(
-                            (utcnow() - _submitted(batch, verdict.request_id)).total_seconds()
-                            * 1000
+                            (utcnow() - submitted[verdict.request_id]).total_seconds() * 1000
                         )
                         progress.advance(answered)
     finally:

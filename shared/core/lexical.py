@@ -2,7 +2,7 @@
 
 Terms are normalised like the text (:func:`shared.core.normalize.normalize`),
 compiled into one trie-shaped regex per list and matched word-bounded against
-every view from :func:`shared.core.normalize.matching_views` (canonical,
+every view from :func:`shared.core.obfuscation.matching_views` (canonical,
 separators collapsed, leetspeak folded). At each word start the trie yields the
 longest term; shorter terms that end on a word boundary inside it are reported
 too, so "kill" and "kill them" both hit. Whitespace inside a term matches any
@@ -23,7 +23,8 @@ from functools import lru_cache
 from typing import Final, Literal
 
 from shared.core.lists import ListEntry, TermLists
-from shared.core.normalize import Normalized, matching_views, normalize
+from shared.core.normalize import Normalized, normalize
+from shared.core.obfuscation import matching_views
 from shared.schemas import LexicalHit
 
 __all__ = ["CompiledLists", "compile_lists", "match", "match_compiled"]

@@ -8,13 +8,9 @@ Views (each a :class:`Normalized` whose offsets map to the original text):
   homoglyph folding (:mod:`shared.core.confusables`) and casefolding. ASCII
   text takes a fast path (lower-casing, identity offsets).
 * :func:`clean` — NFKC plus invisible removal only (case kept): the view PII runs on.
-* :func:`collapse_separators` — runs of three or more single letters joined by
-  separators ("k.i.l.l", "b a d", "k - i - l - l") glued together.
-* :func:`leet_fold` — leetspeak and diacritics folded (1:1, offsets shared with
-  its input). Matching-only: see :func:`leet_fold` for the rules that keep ordinary
-  numbers ("1000", "3 apples", "Galaxy A55") intact.
 
-:func:`matching_views` returns the distinct views a term matcher should scan.
+The matching-only views built on top of the canonical one (separators collapsed,
+leetspeak folded) live in :mod:`shared.core.obfuscation`.
 """
 
 from __future__ import annotations
@@ -25,26 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from shared.core.confusables import (
-    ALWAYS,
-    LEET,
-    LEET_INNER,
-    LEET_SYMBOLS,
-    MIXED_LOWER,
-    MIXED_UPPER,
-    STRONG,
-    fold_diacritic,
-)
+from shared.core.confusables import ALWAYS, MIXED_LOWER, MIXED_UPPER, STRONG
 
-__all__ = [
-    "INVISIBLE",
-    "Normalized",
-    "clean",
-    "collapse_separators",
-    "leet_fold",
-    "matching_views",
-    "normalize",
-]
+__all__ = ["INVISIBLE", "Normalized", "clean", "normalize"]
 
 #: Characters removed before matching: zero-width, bidi controls, soft hyphen,
 #: variation selectors, grapheme joiner, tags, Hangul fillers. Every other
@@ -59,12 +38,8 @@ INVISIBLE: Final[frozenset[str]] = frozenset(
     + "".join(map(chr, range(0xE0000, 0xE0080)))
 )
 
-_WORD: Final = re.compile(r"[^\W\d_]+")
+_ASCII_RUN: Final = re.compile(r"[\x00-\x7f]+")
 _LATIN: Final = re.compile(r"[A-Za-z]")
-_SEP: Final = r"[\s.\-_*·•~/\\]"
-_SPACED_RUN: Final = re.compile(rf"(?<!\w)[^\W_](?:{_SEP}{{1,3}}[^\W_]){{2,}}(?!\w)")
-_SEP_CHAR: Final = re.compile(_SEP)
-_LEET_TOKEN: Final = re.compile(r"[\w@$!|€]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,16 +73,29 @@ def _invisible(ch: str) -> bool:
     return ch in INVISIBLE or unicodedata.category(ch) == "Cf"
 
 
-def _clusters(text: str) -> list[tuple[str, int, int]]:
-    """NFKC per cluster (a character and its combining marks), invisibles removed.
+#: (piece, original start, original end, is_run): an ASCII run maps character by
+#: character from ``start``; any other piece is one cluster mapped as a whole.
+_Piece = tuple[str, int, int, bool]
 
-    Returns (normalised cluster, original start, original end) triples; NFKC per
-    cluster rather than per character keeps compositions such as e + acute = é.
+
+def _pieces(text: str) -> list[_Piece]:
+    """ASCII runs and NFKC'd clusters (a character and its combining marks), invisibles removed.
+
+    NFKC per cluster rather than per character keeps compositions (e + acute = é)
+    while every output character still maps to a span of the original.
     """
-    out: list[tuple[str, int, int]] = []
+    out: list[_Piece] = []
     needs_nfkc = not unicodedata.is_normalized("NFKC", text)
     i, n = 0, len(text)
     while i < n:
+        run = _ASCII_RUN.match(text, i)
+        if run:
+            j = run.end()
+            if j < n and unicodedata.combining(text[j]):
+                j -= 1  # the last ASCII character is the base of the next cluster
+            if j > i:
+                out.append((text[i:j], i, j, True))
+                i = j
         j = i + 1
         while j < n and unicodedata.combining(text[j]):
             j += 1
@@ -115,44 +103,85 @@ def _clusters(text: str) -> list[tuple[str, int, int]]:
         if needs_nfkc:
             cluster = unicodedata.normalize("NFKC", cluster)
         if cluster:
-            out.append((cluster, i, j))
+            out.append((cluster, i, j, False))
         i = j
     return out
 
 
-def _fold_homoglyphs(text: str, table: Mapping[int, str]) -> str:
-    """Fold look-alike letters to Latin, word by word (1:1, so offsets are unchanged)."""
-    text = text.translate(ALWAYS)
+def _view(pieces: list[_Piece], original_length: int) -> Normalized:
+    starts: list[int] = []
+    ends: list[int] = []
+    for piece, start, end, is_run in pieces:
+        if is_run:
+            starts.extend(range(start, start + len(piece)))
+            ends.extend(range(start + 1, start + len(piece) + 1))
+        else:
+            starts.extend([start] * len(piece))
+            ends.extend([end] * len(piece))
+    text = "".join(p for p, _, _, _ in pieces)
+    return Normalized(text, tuple(starts), tuple(ends), original_length)
 
-    def fold(m: re.Match[str]) -> str:
+
+def _words_with(table: Mapping[int, str]) -> re.Pattern[str]:
+    """Whole words (letters only) that contain at least one key of ``table``."""
+    keys = re.escape("".join(map(chr, table)))
+    return re.compile(rf"(?<![^\W\d_])[^\W\d_]*?[{keys}][^\W\d_]*")
+
+
+_ALWAYS_KEYS: Final = re.compile(f"[{re.escape(''.join(map(chr, ALWAYS)))}]")
+_UPPER: Final = (MIXED_UPPER, _words_with(MIXED_UPPER))
+_LOWER: Final = (MIXED_LOWER, _words_with(MIXED_LOWER))
+
+
+def _fold_homoglyphs(text: str, fold: tuple[Mapping[int, str], re.Pattern[str]]) -> str:
+    """Fold look-alike letters to Latin, word by word (1:1, so offsets are unchanged)."""
+    table, words = fold
+
+    def fold_word(m: re.Match[str]) -> str:
         word = m.group()
         if _LATIN.search(word) or all(c.lower() in STRONG for c in word):
             return word.translate(table)
         return word
 
-    return _WORD.sub(fold, text)
+    if _ALWAYS_KEYS.search(text):
+        text = text.translate(ALWAYS)
+    return words.sub(fold_word, text)
 
 
-def _casefold(clusters: list[tuple[str, int, int]]) -> tuple[str, list[int], list[int]]:
+def _casefold(pieces: list[_Piece]) -> list[_Piece]:
     """Casefold (re-NFKC'd, as NFKC_Casefold does), dropping marks left on ASCII letters."""
-    chars: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
+    out: list[_Piece] = []
     on_ascii_letter = False
-    for cluster, start, end in clusters:
-        piece = cluster.casefold()
-        if not unicodedata.is_normalized("NFKC", piece):
-            piece = unicodedata.normalize("NFKC", piece)
-        for ch in piece:
-            if unicodedata.combining(ch):
-                if on_ascii_letter:
-                    continue  # no precomposed form exists: decoration such as strike-through
-            else:
-                on_ascii_letter = ch.isascii() and ch.isalpha()
-            chars.append(ch)
-            starts.append(start)
-            ends.append(end)
-    return "".join(chars), starts, ends
+    for piece, start, end, is_run in pieces:
+        if is_run:
+            folded = piece.lower()
+            on_ascii_letter = folded[-1].isalpha()
+        else:
+            folded = piece.casefold()
+            if not unicodedata.is_normalized("NFKC", folded):
+                folded = unicodedata.normalize("NFKC", folded)
+            kept = []
+            for ch in folded:
+                if unicodedata.combining(ch):
+                    if on_ascii_letter:
+                        continue  # no precomposed form exists: decoration (strike-through)
+                else:
+                    on_ascii_letter = ch.isascii() and ch.isalpha()
+                kept.append(ch)
+            folded = "".join(kept)
+        if folded:
+            out.append((folded, start, end, is_run))
+    return out
+
+
+def _refill(pieces: list[_Piece], text: str) -> list[_Piece]:
+    """``pieces`` with their text replaced by the same-length slices of ``text``."""
+    out: list[_Piece] = []
+    at = 0
+    for piece, start, end, is_run in pieces:
+        out.append((text[at : at + len(piece)], start, end, is_run))
+        at += len(piece)
+    return out
 
 
 def normalize(text: str) -> Normalized:
@@ -160,88 +189,15 @@ def normalize(text: str) -> Normalized:
     if text.isascii():
         n = len(text)
         return Normalized(text.lower(), tuple(range(n)), tuple(range(1, n + 1)), n)
-    clusters = _clusters(text)
-    upper = _fold_homoglyphs("".join(c for c, _, _ in clusters), MIXED_UPPER)
-    at = 0
-    for k, (cluster, start, end) in enumerate(clusters):
-        clusters[k] = (upper[at : at + len(cluster)], start, end)
-        at += len(cluster)
-    folded, starts, ends = _casefold(clusters)
-    return Normalized(_fold_homoglyphs(folded, MIXED_LOWER), tuple(starts), tuple(ends), len(text))
+    pieces = _pieces(text)
+    upper = _fold_homoglyphs("".join(p for p, _, _, _ in pieces), _UPPER)
+    folded = _casefold(_refill(pieces, upper))
+    lower = _fold_homoglyphs("".join(p for p, _, _, _ in folded), _LOWER)
+    return _view(_refill(folded, lower), len(text))
 
 
 def clean(text: str) -> Normalized:
     """NFKC and invisible removal only; case and script are kept (for PII detection)."""
     if text.isascii():
         return _identity(text)
-    chars, starts, ends = [], [], []
-    for cluster, start, end in _clusters(text):
-        chars.append(cluster)
-        starts += [start] * len(cluster)
-        ends += [end] * len(cluster)
-    return Normalized("".join(chars), tuple(starts), tuple(ends), len(text))
-
-
-def collapse_separators(view: Normalized) -> Normalized:
-    """Remove the separators inside runs of 3+ single letters ("k.i.l.l" → "kill")."""
-    drop: set[int] = set()
-    for m in _SPACED_RUN.finditer(view.text):
-        base = m.start()
-        drop.update(base + s.start() for s in _SEP_CHAR.finditer(m.group()))
-    if not drop:
-        return view
-    keep = [i for i in range(len(view.text)) if i not in drop]
-    return Normalized(
-        "".join(view.text[i] for i in keep),
-        tuple(view.starts[i] for i in keep),
-        tuple(view.ends[i] for i in keep),
-        view.original_length,
-    )
-
-
-def _leet_token(token: str, one: str) -> str:
-    letters = sum(c.isalpha() for c in token)
-    if letters == 0:
-        return token
-    out = []
-    last = len(token) - 1
-    for k, c in enumerate(token):
-        if c.isdigit() and c in LEET and letters >= 2:
-            c = one if c == "1" else LEET[c]
-        elif c in LEET_SYMBOLS:
-            c = LEET_SYMBOLS[c]
-        elif c in LEET_INNER and 0 < k < last and token[k - 1].isalnum() and token[k + 1].isalnum():
-            c = LEET_INNER[c]
-        elif not c.isascii():
-            c = fold_diacritic(c)
-        out.append(c)
-    return "".join(out)
-
-
-def leet_fold(view: Normalized, *, one: str = "i") -> Normalized:
-    """Fold leetspeak and diacritics inside letter-bearing tokens (``one`` is what "1" becomes).
-
-    Digits fold only in tokens with at least two letters ("k1ll", "5ex", but not
-    "1000" or "a55"); "@", "$" and "€" in tokens with a letter ("@ss", "a$$");
-    "!" and "|" only between letters or digits ("sh!t").
-    """
-    text = _LEET_TOKEN.sub(lambda m: _leet_token(m.group(), one), view.text)
-    if text == view.text:
-        return view
-    return Normalized(text, view.starts, view.ends, view.original_length)
-
-
-def matching_views(text: str) -> tuple[Normalized, ...]:
-    """The distinct views a term matcher scans: canonical, collapsed and leet-folded ones."""
-    canonical = normalize(text)
-    collapsed = collapse_separators(canonical)
-    candidates = [canonical, collapsed, leet_fold(collapsed, one="i")]
-    if "1" in collapsed.text:
-        candidates.append(leet_fold(collapsed, one="l"))
-    views: list[Normalized] = []
-    seen: set[str] = set()
-    for view in candidates:
-        if view.text not in seen:
-            seen.add(view.text)
-            views.append(view)
-    return tuple(views)
+    return _view(_pieces(text), len(text))

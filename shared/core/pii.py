@@ -59,10 +59,17 @@ def region_of(locale: str | None) -> str | None:
     return None
 
 
-def _phones(text: str, regions: Sequence[str]) -> Iterator[tuple[int, int]]:
-    """Phone numbers: each candidate run is parsed in the first region that finds one."""
+def _phones(
+    text: str, regions: Sequence[str], taken: Sequence[tuple[str, int, int]]
+) -> Iterator[tuple[int, int]]:
+    """Phone numbers: each candidate run is parsed in the first region that finds one.
+
+    Runs inside an already validated span (a card, an IBAN ...) are not parsed again.
+    """
     for candidate in _PHONE_CANDIDATE.finditer(text):
-        if sum(c.isdigit() for c in candidate.group()) < 6:
+        if sum(c.isdigit() for c in candidate.group()) < 6 or any(
+            s <= candidate.start() and candidate.end() <= e for _, s, e in taken
+        ):
             continue
         for region in regions:
             found = [
@@ -109,7 +116,7 @@ def find_pii(
     if "phone" in wanted:
         first = region_of(locale)
         order = tuple(dict.fromkeys(([first] if first else []) + list(regions)))
-        candidates += [("phone", s, e) for s, e in _phones(view.text, order)]
+        candidates += [("phone", s, e) for s, e in _phones(view.text, order, tuple(candidates))]
     spans = []
     for kind, start, end in _resolve(candidates):
         o_start, o_end = view.to_original(start, end)

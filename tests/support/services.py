@@ -4,7 +4,8 @@
 2. testcontainers, when the package is installed and a Docker engine answers.
 3. The local stack in a dedicated state directory (``CLEARPATH_TEST_STATE_DIR``, default
    ``~/.local/state/clearpath-test``), so tests never touch the user's demo stack. It is
-   started if needed and stopped at the end only where this session started it.
+   started if needed; what test sessions started is stopped by the last session to leave
+   (sessions may overlap), and a test stack someone started by hand is left running.
 
 Whatever the source, the pipeline topics exist once the endpoints are handed out.
 """
@@ -25,7 +26,7 @@ import pytest
 from shared.errors import StackError
 from shared.kafka_admin import ensure_topics
 from shared.settings import Settings, default_state_dir
-from shared.stack import Endpoints, LocalStack
+from shared.stack import Endpoints, LocalStack, process
 from shared.topics import ALL_TOPICS
 
 __all__ = [
@@ -93,15 +94,51 @@ def _local_stack(
     if kafka is None and (shutil.which("java") is None or shutil.which("mvn") is None):
         pytest.skip(f"no Kafka for integration tests: set {ENV_KAFKA} or install Java and Maven")
     local = LocalStack(settings)
-    before = local.status()
-    try:
-        endpoints = local.up()
-    except StackError as exc:
-        pytest.fail(f"the test stack in {state_dir} did not start: {exc}", pytrace=False)
-    ours = [s.name for s in before.services if s.managed and not s.running]
-    if ours:
-        stack.callback(local.down, services=ours)
+    leases = _Leases(state_dir)
+    with process.file_lock(leases.lock):
+        before = local.status()
+        try:
+            endpoints = local.up()
+        except StackError as exc:
+            pytest.fail(f"the test stack in {state_dir} did not start: {exc}", pytrace=False)
+        leases.take(started=[s.name for s in before.services if s.managed and not s.running])
+    stack.callback(leases.release, local)
     return endpoints.kafka_bootstrap, endpoints.redis_url
+
+
+class _Leases:
+    """Test sessions sharing one test stack (parallel runs, several engineers).
+
+    Each session holds a lease (a file named by its pid). Services that a test session
+    started are stopped by the last session to leave; a stack someone started by hand is
+    never stopped by tests.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir / "test-leases"
+        self.lock = state_dir / "test-leases.lock"
+        self.started = self.dir / "started-by-tests"
+
+    def take(self, *, started: list[str]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if started:
+            known = set(self.started.read_text().split()) if self.started.exists() else set()
+            self.started.write_text(" ".join(sorted(known | set(started))) + "\n")
+        (self.dir / str(os.getpid())).touch()
+
+    def release(self, local: LocalStack) -> None:
+        with process.file_lock(self.lock):
+            (self.dir / str(os.getpid())).unlink(missing_ok=True)
+            alive = False
+            for lease in self.dir.glob("[0-9]*"):
+                if process.is_running(int(lease.name)):
+                    alive = True
+                else:
+                    lease.unlink(missing_ok=True)  # a session that died without releasing
+            if alive or not self.started.exists():
+                return
+            local.down(services=self.started.read_text().split())
+            self.started.unlink()
 
 
 @contextlib.contextmanager

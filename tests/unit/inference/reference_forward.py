@@ -44,7 +44,9 @@ def _lin(x: F, p: dict[str, F], name: str) -> F:
 
 def reference_embed(model_dir: Path, texts: tuple[str, ...]) -> NDArray[np.float64]:
     """Embed each text on its own (no padding) in float64; returns [n, 384] unit vectors."""
-    p = {k: v.astype(np.float64) for k, v in load_file(str(model_dir / "model.safetensors")).items()}
+    p = {
+        k: v.astype(np.float64) for k, v in load_file(str(model_dir / "model.safetensors")).items()
+    }
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     tok.no_padding()
     tok.no_truncation()
@@ -69,12 +71,17 @@ def reference_embed(model_dir: Path, texts: tuple[str, ...]) -> NDArray[np.float
             s = np.exp(s - s.max(-1, keepdims=True))
             s /= s.sum(-1, keepdims=True)
             ctx = (s @ v).transpose(1, 0, 2).reshape(n, heads * dh)
-            x = _ln(x + _lin(ctx, p, f"{a}.output.dense"),
-                    p[f"{a}.output.LayerNorm.weight"], p[f"{a}.output.LayerNorm.bias"])
+            x = _ln(
+                x + _lin(ctx, p, f"{a}.output.dense"),
+                p[f"{a}.output.LayerNorm.weight"],
+                p[f"{a}.output.LayerNorm.bias"],
+            )
             h = _lin(x, p, f"encoder.layer.{i}.intermediate.dense")
             h = 0.5 * h * (1.0 + _erf(h / math.sqrt(2.0)))
             o = f"encoder.layer.{i}.output"
-            x = _ln(x + _lin(h, p, f"{o}.dense"), p[f"{o}.LayerNorm.weight"], p[f"{o}.LayerNorm.bias"])
+            x = _ln(
+                x + _lin(h, p, f"{o}.dense"), p[f"{o}.LayerNorm.weight"], p[f"{o}.LayerNorm.bias"]
+            )
         e = x.mean(0)
         out.append(e / max(float(np.linalg.norm(e)), 1e-12))
     return np.stack(out)

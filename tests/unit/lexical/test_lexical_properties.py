@@ -10,7 +10,8 @@ from stdnum import luhn
 
 from shared.core.lexical import match
 from shared.core.lists import ListEntry, TermLists
-from shared.core.normalize import Normalized, clean, matching_views, normalize
+from shared.core.normalize import Normalized, clean, normalize
+from shared.core.obfuscation import matching_views
 from shared.core.pii import find_pii, redact
 
 TRICKY = (

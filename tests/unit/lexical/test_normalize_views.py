@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.core.normalize import (
-    clean,
-    collapse_separators,
-    leet_fold,
-    matching_views,
-    normalize,
-)
+from shared.core.normalize import clean, normalize
+from shared.core.obfuscation import collapse_separators, leet_fold, matching_views
 
 ZWSP = "\u200b"
 CYRILLIC_PAYPAL = "\u0440\u0430\u0443\u0440\u0430l"  # er, a, u, er, a (Cyrillic) + Latin l

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -134,3 +135,16 @@ def test_file_lock_is_released_on_exit(tmp_path: Path) -> None:
         assert lock.exists()
     with process.file_lock(lock):
         pass
+
+
+def test_a_zombie_is_not_running(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(tmp_path)])
+    try:
+        child.kill()
+        assert process.wait_until(
+            lambda: not process.is_running(child.pid), timeout_s=10, interval_s=0.05
+        )
+        assert not process.owns(child.pid, str(tmp_path))  # unreaped, its pid still exists
+        os.kill(child.pid, 0)
+    finally:
+        child.wait()

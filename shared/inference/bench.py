@@ -1,0 +1,78 @@
+"""``clearpath bench model``: encoder + head throughput and latency per variant, batch, length.
+
+Inputs are synthetic token ids of exactly ``seq_len`` tokens (no padding), so each row measures
+the model at that shape; tokenisation (20–36k texts/s) is not the bottleneck and is left out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from shared.inference.core import Encoder
+from shared.inference.post import Head
+from shared.inference.pre import Batch
+
+__all__ = ["BenchRow", "bench_encoder"]
+
+
+@dataclass(frozen=True, slots=True)
+class BenchRow:
+    variant: str
+    provider: str
+    batch: int
+    seq_len: int
+    msgs_per_s: float
+    p50_ms: float
+    p99_ms: float
+    iterations: int
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def bench_encoder(
+    encoder: Encoder,
+    head: Head | None,
+    *,
+    batches: Iterable[int] = (1, 8, 32, 128),
+    seq_lens: Iterable[int] = (32, 128),
+    seconds: float = 2.0,
+    min_iterations: int = 5,
+    seed: int = 0,
+) -> list[BenchRow]:
+    """One row per (batch, seq_len): time ``session.run`` (+ head) for about ``seconds``."""
+    rng = np.random.default_rng(seed)
+    rows: list[BenchRow] = []
+    for seq_len in seq_lens:
+        for batch in batches:
+            ids = rng.integers(1000, 29000, size=(batch, seq_len), dtype=np.int64)
+            ids[:, 0], ids[:, -1] = 101, 102
+            b = Batch(ids, np.ones_like(ids), np.arange(batch, dtype=np.int64))
+            for _ in range(2):
+                encoder.run(b)
+            lat: list[float] = []
+            start = time.perf_counter()
+            while len(lat) < min_iterations or time.perf_counter() - start < seconds:
+                t0 = time.perf_counter()
+                emb = encoder.run(b)
+                if head is not None:
+                    head.probabilities(emb)
+                lat.append(time.perf_counter() - t0)
+            arr = np.array(lat)
+            rows.append(
+                BenchRow(
+                    variant=encoder.variant,
+                    provider=encoder.provider,
+                    batch=batch,
+                    seq_len=seq_len,
+                    msgs_per_s=round(batch * len(arr) / float(arr.sum()), 1),
+                    p50_ms=round(float(np.percentile(arr, 50)) * 1000, 2),
+                    p99_ms=round(float(np.percentile(arr, 99)) * 1000, 2),
+                    iterations=len(arr),
+                )
+            )
+    return rows

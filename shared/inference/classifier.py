@@ -1,0 +1,93 @@
+"""``OnnxClassifier``: the Detector that turns texts into calibrated per-category scores.
+
+pre (tokenise, window, group by length) → core (one ONNX Runtime session) → post (head,
+calibration, max over windows). Synchronous and thread-safe: the detection worker calls
+``detect`` off the event loop, from any thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from shared.core.detection import DetectionInput, Findings
+from shared.inference.assets import head_assets_dir, load_encoder_assets
+from shared.inference.core import Encoder, open_session
+from shared.inference.post import Head, load_head, max_over_windows
+from shared.inference.pre import TextTokenizer, pack_batches
+from shared.inference.providers import resolve_variant, select_providers
+from shared.inference.variants import ensure_variant
+from shared.settings import ModelSettings
+
+__all__ = ["UNSAFE", "OnnxClassifier", "build_classifier", "build_encoder"]
+
+#: The label of "any harmful category applies".
+UNSAFE = "unsafe"
+
+
+class OnnxClassifier:
+    """MiniLM-L6 encoder + calibrated head; one instance (one session) per process."""
+
+    def __init__(
+        self, *, encoder: Encoder, tokenizer: TextTokenizer, head: Head, max_batch: int = 64
+    ) -> None:
+        self._encoder = encoder
+        self._tokenizer = tokenizer
+        self._head = head
+        self._max_batch = max_batch
+        served = f"minilm-l6-{encoder.variant}@{encoder.provider}#{encoder.sha256[:8]}"
+        self._version = f"{served}+head@{head.version}"
+
+    @property
+    def version(self) -> str:
+        """e.g. ``minilm-l6-int8@cpu#1b7c0f3d+head@2026.11.1``: variant, provider, file, head."""
+        return self._version
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The categories scored, ``unsafe`` included."""
+        return self._head.labels
+
+    def score_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Calibrated probabilities, [len(texts), len(labels)], max over each text's windows."""
+        if not texts:
+            return np.zeros((0, len(self._head.labels)), dtype=np.float32)
+        windows = self._tokenizer.windows(texts)
+        batches = pack_batches(windows, max_batch=self._max_batch, pad_id=self._tokenizer.pad_id)
+        emb, text_index = self._encoder.embed(batches, len(windows))
+        return max_over_windows(self._head.probabilities(emb), text_index, len(texts))
+
+    def detect(self, items: Sequence[DetectionInput]) -> list[Findings]:
+        """One Findings per item, in order; scores are calibrated probabilities per category."""
+        probs = self.score_texts([it.text for it in items])
+        labels = self._head.labels
+        return [
+            Findings(scores={lab: float(row[j]) for j, lab in enumerate(labels)}) for row in probs
+        ]
+
+
+def build_encoder(
+    settings: ModelSettings, *, variant: str | None = None
+) -> tuple[Encoder, TextTokenizer]:
+    """Open the encoder session (building and caching the variant on first use)."""
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    assets = load_encoder_assets()
+    primary, _ = select_providers(settings.provider, ort.get_available_providers())
+    chosen = resolve_variant(variant or settings.variant, primary)
+    vfile = ensure_variant(chosen, cache_dir=settings.cache_dir, assets=assets)
+    encoder = open_session(
+        vfile, requested_provider=settings.provider, intra_op_threads=settings.intra_op_threads
+    )
+    tokenizer = TextTokenizer(assets.tokenizer_file, max_tokens=settings.max_tokens)
+    return encoder, tokenizer
+
+
+def build_classifier(settings: ModelSettings, *, head_dir: Path | None = None) -> OnnxClassifier:
+    """The process's classifier: variant built/cached on first use, session opened and warm."""
+    encoder, tokenizer = build_encoder(settings)
+    head = load_head(head_dir or head_assets_dir())
+    return OnnxClassifier(encoder=encoder, tokenizer=tokenizer, head=head)

@@ -1,0 +1,84 @@
+"""Execution providers: choose them from settings and verify the session really uses them.
+
+``auto`` tries TensorRT, then CUDA, then CPU among ``onnxruntime.get_available_providers()``.
+An explicitly requested GPU provider that is not available — or that the session silently
+dropped because its libraries failed to load — is a :class:`ProviderUnavailable` at start-up,
+never a quiet CPU fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from shared.errors import ConfigurationError, ProviderUnavailable
+
+__all__ = [
+    "ORT_NAMES",
+    "ProviderName",
+    "check_session_providers",
+    "resolve_variant",
+    "select_providers",
+]
+
+ProviderName = Literal["cpu", "cuda", "tensorrt"]
+ORT_NAMES: dict[ProviderName, str] = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+_CHAIN: dict[ProviderName, list[ProviderName]] = {
+    "tensorrt": ["tensorrt", "cuda", "cpu"],
+    "cuda": ["cuda", "cpu"],
+    "cpu": ["cpu"],
+}
+
+
+_ORDER: tuple[ProviderName, ...] = ("tensorrt", "cuda", "cpu")
+
+
+def _provider(name: str) -> ProviderName | None:
+    return next((p for p in _ORDER if p == name), None)
+
+
+def select_providers(requested: str, available: Sequence[str]) -> tuple[ProviderName, list[str]]:
+    """The primary provider and the ORT provider list to open the session with."""
+    if requested == "auto":
+        primary: ProviderName = next(
+            (p for p in ("tensorrt", "cuda") if ORT_NAMES[p] in available), "cpu"
+        )
+    elif (explicit := _provider(requested)) is not None:
+        primary = explicit
+        if ORT_NAMES[primary] not in available:
+            raise ProviderUnavailable(
+                f"execution provider {requested!r} was requested but ONNX Runtime offers only "
+                f"{list(available)}; install the 'gpu' extra (onnxruntime-gpu) and the CUDA "
+                "libraries, or set CLEARPATH_MODEL__PROVIDER=cpu"
+            )
+    else:
+        raise ConfigurationError(f"unknown execution provider {requested!r}")
+    return primary, [ORT_NAMES[p] for p in _CHAIN[primary] if ORT_NAMES[p] in available]
+
+
+def check_session_providers(
+    primary: ProviderName, requested: str, in_use: Sequence[str]
+) -> ProviderName:
+    """The provider the session really runs on; fatal when an explicit request was dropped."""
+    if ORT_NAMES[primary] in in_use:
+        return primary
+    if requested != "auto":
+        raise ProviderUnavailable(
+            f"ONNX Runtime could not load {ORT_NAMES[primary]} (session uses {list(in_use)}); "
+            "check the CUDA/cuDNN/TensorRT libraries"
+        )
+    return next((p for p in _ORDER if ORT_NAMES[p] in in_use), "cpu")
+
+
+def resolve_variant(variant: str, provider: ProviderName) -> Literal["fp32", "int8", "fp16"]:
+    """``auto`` means int8 on CPU and fp16 on a GPU provider."""
+    if variant == "auto":
+        return "int8" if provider == "cpu" else "fp16"
+    for known in ("fp32", "int8", "fp16"):
+        if variant == known:
+            return known
+    raise ConfigurationError(f"unknown model variant {variant!r}")

@@ -1,0 +1,131 @@
+"""Orchestrates ``clearpath model train``: load the pool, embed (cached), fit, evaluate, write.
+
+Writes head.npz, head.json, thresholds.json and metrics.json into ``out_dir`` (by default the
+committed ``shared/model_assets``). Embeddings are cached under ~/.cache/clearpath/embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from shared.inference.classifier import build_encoder
+from shared.inference.core import Encoder
+from shared.inference.pre import TextTokenizer
+from shared.settings import ModelSettings
+from shared.training.data import LABELS, SOURCES, Example, load_pool
+from shared.training.embed import PoolEmbeddings, default_embedding_cache, embed_texts
+from shared.training.evaluate import category_metrics, flag_rate, loso, per_source
+from shared.training.fit import is_validation, target_matrix
+from shared.training.train import MAX_BENIGN_FPR, REGULARISATION_C, TrainedHead, fit_head, save_head
+
+__all__ = ["load_jsonl_texts", "train_and_evaluate"]
+
+_log = logging.getLogger(__name__)
+_HERE = Path(__file__).resolve().parent
+F = NDArray[np.float64]
+
+
+def load_jsonl_texts(path: Path) -> list[str]:
+    return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _embed_pool(
+    examples: list[Example], enc: Encoder, tok: TextTokenizer, cache: Path
+) -> tuple[NDArray[np.float32], PoolEmbeddings]:
+    firsts, embs, idxs, poss = [], [], [], []
+    offset = 0
+    for src in SOURCES:
+        texts = [e.text for e in examples if e.source == src.name]
+        if not texts:
+            continue
+        pe = embed_texts(texts, encoder=enc, tokenizer=tok, cache_dir=cache, name=src.name)
+        firsts.append(pe.first(len(texts)))
+        embs.append(pe.emb)
+        idxs.append(pe.text_index + offset)
+        poss.append(pe.position)
+        offset += len(texts)
+    return np.concatenate(firsts), PoolEmbeddings(np.concatenate(embs), np.concatenate(idxs), np.concatenate(poss))
+
+
+def _texts_probs(head: TrainedHead, texts: list[str], enc: Encoder, tok: TextTokenizer, cache: Path, name: str) -> F:
+    pe = embed_texts(texts, encoder=enc, tokenizer=tok, cache_dir=cache, name=name)
+    out = np.zeros((len(texts), len(LABELS)))
+    np.maximum.at(out, pe.text_index, head.probabilities(pe.emb))
+    return out
+
+
+def _baseline(texts: list[str]) -> F:
+    from profanity_check import predict_prob  # type: ignore[import-untyped]
+
+    return np.asarray(predict_prob(texts), dtype=np.float64)
+
+
+def train_and_evaluate(datasets: Path, out_dir: Path, *, run_loso: bool = True) -> dict[str, object]:
+    """Fit the shipped head and write it with its metrics; returns the metrics."""
+    examples = load_pool(datasets)
+    enc, tok = build_encoder(ModelSettings(variant="int8", provider="cpu", intra_op_threads=2))
+    cache = default_embedding_cache()
+    first, windows = _embed_pool(examples, enc, tok, cache)
+    head = fit_head(examples, first)
+    thresholds = {lab: t["threshold"] for lab, t in head.thresholds.items()}
+
+    def probs_for(h: TrainedHead, rows: NDArray[np.bool_]) -> F:
+        out = np.zeros((len(examples), len(LABELS)))
+        np.maximum.at(out, windows.text_index, h.probabilities(windows.emb))
+        return out[rows]
+
+    y = target_matrix(examples)
+    ship = np.array([e.source in {s.name for s in SOURCES if s.ship} for e in examples])
+    val = np.array([is_validation(e.text) for e in examples]) & ship
+    prob = probs_for(head, np.ones(len(examples), dtype=bool))
+    raw = np.zeros_like(prob)
+    np.maximum.at(raw, windows.text_index, 1 / (1 + np.exp(-(windows.emb.astype(np.float64) @ head.w + head.b))))
+    external = ~ship
+    contrast = load_jsonl_texts(_HERE / "contrast.jsonl")
+    harmful = load_jsonl_texts(_HERE / "harmful.jsonl")
+    p_contrast = _texts_probs(head, contrast, enc, tok, cache, "contrast")
+    p_harmful = _texts_probs(head, harmful, enc, tok, cache, "harmful")
+    texts = [e.text for e in examples]
+    base = _baseline(texts)
+    base_c = _baseline(contrast)
+
+    from shared.training.fit import auprc
+
+    metrics: dict[str, object] = {
+        "encoder": f"minilm-l6-{enc.variant}#{enc.sha256[:8]}",
+        "rows": {"train": int((ship & ~val).sum()), "validation": int(val.sum()), "external": int(external.sum())},
+        "validation": category_metrics(prob[val], y[val], thresholds, raw=raw[val]),
+        "validation_per_source": per_source(examples, prob, thresholds, val),
+        "external_per_source": per_source(examples, prob, thresholds, external),
+        "external_unsafe_auprc": auprc(prob[external, -1], y[external, -1]),
+        "contrast": {
+            "prompts": len(contrast),
+            "flagged_any": flag_rate(p_contrast, thresholds),
+            "flagged_unsafe": float((p_contrast[:, -1] >= thresholds["unsafe"]).mean()),
+            "flagged_ids": [i for i, row in enumerate(p_contrast) if row[-1] >= thresholds["unsafe"]],
+        },
+        "harmful": {
+            "prompts": len(harmful),
+            "flagged_unsafe": float((p_harmful[:, -1] >= thresholds["unsafe"]).mean()),
+        },
+        "baseline_alt_profanity_check": {
+            "validation_unsafe_auprc": auprc(base[val], y[val, -1]),
+            "external_unsafe_auprc": auprc(base[external], y[external, -1]),
+            "contrast_flagged_at_0.5": float((base_c >= 0.5).mean()),
+            "validation_harassment_auprc": auprc(base[val], y[val, LABELS.index("harassment")]),
+        },
+    }
+    if run_loso:
+        metrics["leave_one_source_out"] = loso(examples, first, probs_for, thresholds)
+    version = save_head(head, out_dir, recipe={
+        "C": REGULARISATION_C, "max_benign_fpr": MAX_BENIGN_FPR, "split": "sha1(text) % 5 == 0 -> validation",
+        "features": "first-window embedding (training); max over windows (scoring)",
+    })
+    metrics["head_version"] = version
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return metrics
