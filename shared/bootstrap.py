@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from shared.core.appeal import AppealIssuer
@@ -38,7 +39,8 @@ def build_detectors(settings: Settings, *, lexical: LexicalDetector) -> tuple[De
 def build_pipeline(settings: Settings, *, classifier: bool = True) -> Pipeline:
     """Everything the layers need, built once per process."""
     policy = load_policy(settings.policy.path)
-    lexical = LexicalDetector(lists_for=policy.lists_for)
+    # One merged TermLists object per tenant keeps the compiled matchers cached by identity.
+    lexical = LexicalDetector(lists_for=functools.lru_cache(maxsize=4096)(policy.lists_for))
     detectors = build_detectors(settings, lexical=lexical) if classifier else (lexical,)
     kid, key = appeal_key(settings)
     try:

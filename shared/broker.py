@@ -22,6 +22,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from shared import kafka_admin
 from shared.settings import KafkaSettings
 
 __all__ = [
@@ -61,18 +62,8 @@ BatchObserver = Callable[[int, float], None]
 
 
 def client_config(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
-    """librdkafka settings shared by every client: brokers and security."""
-    config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
-        "security.protocol": kafka.security_protocol,
-    }
-    if kafka.sasl_mechanism:
-        config["sasl.mechanism"] = kafka.sasl_mechanism
-        config["sasl.username"] = kafka.sasl_username or ""
-        config["sasl.password"] = (
-            kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
-        )
-    return config
+    """librdkafka settings shared by every client: the brokers plus security (SASL, TLS)."""
+    return {"bootstrap.servers": bootstrap, **kafka_admin.client_config(kafka)}
 
 
 def _incoming(message: Message) -> Incoming:
@@ -218,7 +209,6 @@ class TransactionalLoop:
         for record in batch:
             first.setdefault((record.topic, record.partition), record.offset)
         for (topic, partition), offset in first.items():
-            try:
+            # A partition no longer assigned is resumed by its new owner from the committed offset.
+            with contextlib.suppress(KafkaException):
                 self._consumer.seek(TopicPartition(topic, partition, offset))
-            except KafkaException:
-                pass  # no longer assigned: its new owner resumes from the committed offset

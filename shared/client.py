@@ -40,7 +40,7 @@ class RequestProducer:
 
 
 class VerdictReader:
-    """Reads committed records of a topic from the current end (or the beginning) of each partition."""
+    """Reads committed records of a topic from its current end (or its beginning)."""
 
     def __init__(
         self, *, base_config: dict[str, Any], topic: str, from_beginning: bool = False

@@ -28,7 +28,8 @@ class HealthServer:
                     self._send(200, b"ok\n", "text/plain")
                 elif self.path == "/readyz":
                     ok = ready_()
-                    self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n", "text/plain")
+                    body = b"ready\n" if ok else b"not ready\n"
+                    self._send(200 if ok else 503, body, "text/plain")
                 else:
                     self._send(404, b"not found\n", "text/plain")
 

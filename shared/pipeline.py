@@ -44,7 +44,9 @@ class Pipeline:
 
     def detect(self, requests: Sequence[ModerationRequest]) -> list[Detection]:
         """Detection for a batch, in order (the classifier batches internally)."""
-        items = [DetectionInput(text=r.text, tenant_id=r.tenant_id) for r in requests]
+        items = [
+            DetectionInput(text=r.text, tenant_id=r.tenant_id, locale=r.locale) for r in requests
+        ]
         return run_detectors(self.detectors, items)
 
     def decide(self, request: ModerationRequest, detection: Detection) -> Decision:
@@ -93,7 +95,9 @@ class Pipeline:
         )
         verdict = self.respond(message, now=clock())
         return verdict.model_copy(
-            update={"timings_ms": {**verdict.timings_ms, "response": _ms(time.perf_counter() - decided)}}
+            update={
+                "timings_ms": {**verdict.timings_ms, "response": _ms(time.perf_counter() - decided)}
+            }
         )
 
 

@@ -76,7 +76,7 @@ class DetectionSettings(_Section):
     max_text_bytes: int = Field(default=MAX_TEXT_BYTES, ge=1, le=MAX_TEXT_BYTES)
     classifier: Literal["auto", "onnx", "none"] = Field(
         default="auto",
-        description="auto: use the ONNX classifier when its model is available; none: lexical only.",
+        description="auto: the ONNX classifier when its model is available; none: lexical only.",
     )
 
 
@@ -88,7 +88,7 @@ class ModelSettings(_Section):
     )
     provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
         default="auto",
-        description="auto tries TensorRT, CUDA, then CPU; an explicit GPU provider that fails is fatal.",
+        description="auto: TensorRT, CUDA, then CPU; an explicit GPU provider that fails is fatal.",
     )
     cache_dir: Path = Field(
         default_factory=lambda: (
@@ -111,7 +111,10 @@ class ResponseSettings(_Section):
         default="k1", pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Key id carried by tokens."
     )
     appeal_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
-    appeal_instructions: str = "If you think this is a mistake, appeal with this token and tell us more about your request."
+    appeal_instructions: str = (
+        "If you think this is a mistake, appeal with this token and tell us more about your "
+        "request."
+    )
 
 
 class WorkerSettings(_Section):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from enum import Enum
+from enum import StrEnum
 
 import typer
 
@@ -14,7 +14,7 @@ from shared.errors import ClearpathError
 __all__ = ["StageChoice", "register", "run_worker"]
 
 
-class StageChoice(str, Enum):
+class StageChoice(StrEnum):
     detection = "detection"
     policy = "policy"
     response = "response"

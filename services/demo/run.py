@@ -155,7 +155,7 @@ def _summarise(console: Console, result: DemoResult) -> None:
             by_category[(verdict.profile, category, verdict.action)] += 1
     table = Table("kind of message", "actions", title="What each kind of message got")
     for kind, actions in sorted(by_kind.items()):
-        table.add_row(kind, ", ".join(f"{a} ×{n}" for a, n in actions.most_common()))
+        table.add_row(kind, ", ".join(f"{a} x{n}" for a, n in actions.most_common()))
     console.print(table)
     cats = Table("profile", "category", "action", "count", title="Actions by category and profile")
     for (profile, category, action), n in sorted(by_category.items()):
@@ -176,7 +176,7 @@ def _summarise(console: Console, result: DemoResult) -> None:
     lat = sorted(result.latencies_ms)
     if lat:
         p50 = statistics.median(lat)
-        p99 = lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))]
+        p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
         console.print(
             f"{len(result.verdicts)}/{result.sent} verdicts · end-to-end latency "
             f"p50 {p50:.1f} ms · p99 {p99:.1f} ms"

@@ -13,10 +13,11 @@ __all__ = ["DetectionInput", "Detector", "Findings", "combine", "run_detectors"]
 
 @dataclass(frozen=True, slots=True)
 class DetectionInput:
-    """What a detector sees: the text and the tenant whose lists apply."""
+    """What a detector sees: the text, the tenant whose lists apply, the request's locale."""
 
     text: str
     tenant_id: str
+    locale: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

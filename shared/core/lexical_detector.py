@@ -47,6 +47,6 @@ class LexicalDetector:
 
     def _one(self, item: DetectionInput) -> Findings:
         hits = match(self._lists_for(item.tenant_id), item.text)
-        pii = find_pii(item.text, regions=self._regions) if self._pii else ()
+        pii = find_pii(item.text, regions=self._regions, locale=item.locale) if self._pii else ()
         scores = {h.category: 1.0 for h in hits if h.list == "blocklist"}
         return Findings(scores=scores, hits=hits, pii=pii)

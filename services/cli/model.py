@@ -1,0 +1,195 @@
+"""``clearpath model build|train|eval``, ``clearpath classify`` and ``clearpath bench model``.
+
+``register(app)`` adds them to the main Typer app. ``classify`` takes its action from an
+injected ``decide(text, scores, profile, intent) -> action``; without one it applies the
+threshold rule in :func:`threshold_action` (the lead wires shared/core/policy here).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shared.settings import ModelSettings, Settings
+
+__all__ = ["Decide", "register", "threshold_action"]
+
+#: (text, scores incl. "unsafe", profile or None, intent purpose or None) -> action.
+Decide = Callable[[str, dict[str, float], str | None, str | None], str]
+_ACTION_FOR = {"self_harm": "refer", "specialized_advice": "allow_with_guidance"}
+_RESTRICTIVENESS = ("allow", "allow_with_guidance", "refer", "redact", "refuse", "escalate")
+
+
+def threshold_action(scores: Mapping[str, float], thresholds: Mapping[str, float]) -> str:
+    """Stand-in policy: the most restrictive action among categories at or over threshold."""
+    actions = [
+        _ACTION_FOR.get(cat, "refuse")
+        for cat, score in scores.items()
+        if cat != "unsafe" and cat in thresholds and score >= thresholds[cat]
+    ]
+    return max(actions, key=_RESTRICTIVENESS.index, default="allow")
+
+
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("text"), str):
+                raise typer.BadParameter(f"{path}:{n}: each line needs an \"id\" and a \"text\"")
+            yield row
+
+
+def _intent(row: Mapping[str, Any]) -> str | None:
+    intent = row.get("intent")
+    if isinstance(intent, dict):
+        purpose = intent.get("purpose")
+        return str(purpose) if purpose is not None else None
+    return str(intent) if intent is not None else None
+
+
+def register(
+    app: typer.Typer,
+    *,
+    decide: Decide | None = None,
+    settings_factory: Callable[[], Settings] = Settings,
+) -> None:
+    """Add the model, classify and bench commands to ``app``."""
+    model_app = typer.Typer(no_args_is_help=True, help="Build, train and evaluate the classifier.")
+    bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks.")
+    app.add_typer(model_app, name="model")
+    app.add_typer(bench_app, name="bench")
+
+    def model_settings(**overrides: Any) -> ModelSettings:
+        base = settings_factory().model
+        return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+    @model_app.command("build")
+    def build(
+        variant: Annotated[str, typer.Option(help="fp32, int8, fp16 or all")] = "all",
+    ) -> None:
+        """Build (or verify) the cached ONNX variants."""
+        from shared.inference.assets import load_encoder_assets
+        from shared.inference.variants import ensure_variant
+
+        settings, assets = model_settings(), load_encoder_assets()
+        names = ("fp32", "int8", "fp16") if variant == "all" else (variant,)
+        for name in names:
+            if name not in ("fp32", "int8", "fp16"):
+                raise typer.BadParameter(f"unknown variant {name!r}")
+            vf = ensure_variant(name, cache_dir=settings.cache_dir, assets=assets)  # type: ignore[arg-type]
+            typer.echo(f"{name}\t{vf.sha256[:8]}\t{vf.path}")
+
+    @model_app.command("train")
+    def train(
+        datasets: Annotated[Path, typer.Option(help="The training pool.")] = Path("../shared/datasets"),
+        out: Annotated[Path | None, typer.Option(help="Output directory (default: shipped assets).")] = None,
+        loso: Annotated[bool, typer.Option(help="Run leave-one-source-out evaluation.")] = True,
+    ) -> None:
+        """Fit the head on the permissive pool; write weights, calibration, thresholds, metrics."""
+        from shared.inference.assets import head_assets_dir
+        from shared.training.run import train_and_evaluate
+
+        metrics = train_and_evaluate(datasets, out or head_assets_dir(), run_loso=loso)
+        typer.echo(json.dumps({k: metrics[k] for k in ("head_version", "rows", "contrast")}, indent=2))
+
+    @model_app.command("eval")
+    def evaluate(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """The shipped head on the contrast and harmful sets, plus its recorded validation metrics."""
+        from shared.inference.assets import head_assets_dir
+        from shared.inference.classifier import build_classifier
+        from shared.inference.post import load_thresholds
+        from shared.training.run import load_jsonl_texts
+
+        clf = build_classifier(model_settings())
+        assets = head_assets_dir()
+        thresholds = load_thresholds(assets)
+        here = Path(__file__).resolve().parents[2] / "shared" / "training"
+        report: dict[str, Any] = {"version": clf.version}
+        for name in ("contrast", "harmful"):
+            probs = clf.score_texts(load_jsonl_texts(here / f"{name}.jsonl"))
+            unsafe = probs[:, clf.labels.index("unsafe")]
+            report[name] = {"prompts": len(unsafe), "flagged_unsafe": round(float((unsafe >= thresholds["unsafe"]).mean()), 4)}
+        recorded = json.loads((assets / "metrics.json").read_text(encoding="utf-8"))
+        report["validation"] = recorded.get("validation")
+        if as_json:
+            typer.echo(json.dumps(report))
+            return
+        typer.echo(f"classifier {report['version']}")
+        for name in ("contrast", "harmful"):
+            typer.echo(f"{name}: {report[name]['flagged_unsafe']:.1%} of {report[name]['prompts']} flagged unsafe")
+        for cat, m in (report["validation"] or {}).items():
+            typer.echo(f"  {cat:<20} AUPRC {m['auprc']}  F1 {m['f1']}  benign FPR {m['benign_fpr']}  ECE {m['ece']}")
+
+    @app.command("classify")
+    def classify(
+        input_file: Annotated[Path, typer.Option("--input", exists=True, dir_okay=False)],
+        output: Annotated[Path | None, typer.Option("--output")] = None,
+        batch: Annotated[int, typer.Option(min=1)] = 64,
+    ) -> None:
+        """Score a JSONL file: {"id","text"} lines in, {"id","scores","unsafe","action"} lines out."""
+        from rich.progress import Progress
+
+        from shared.inference.assets import head_assets_dir
+        from shared.inference.classifier import build_classifier
+        from shared.inference.post import load_thresholds
+
+        clf = build_classifier(model_settings())
+        thresholds = load_thresholds(head_assets_dir())
+        # LEAD: pass decide=<shared.core.policy evaluate adapter> to register(); until then the
+        # threshold rule over shipped thresholds.json stands in for the policy engine.
+        rule: Decide = decide or (lambda _t, scores, _p, _i: threshold_action(scores, thresholds))
+        rows = list(_lines(input_file))
+        sink = output.open("w", encoding="utf-8") if output else sys.stdout
+        try:
+            with Progress(disable=not sys.stderr.isatty(), transient=True) as progress:
+                task = progress.add_task("classifying", total=len(rows))
+                for start in range(0, len(rows), batch):
+                    chunk = rows[start : start + batch]
+                    probs = clf.score_texts([r["text"] for r in chunk])
+                    for row, p in zip(chunk, probs, strict=True):
+                        scores = {lab: round(float(v), 6) for lab, v in zip(clf.labels, p, strict=True)}
+                        unsafe = scores.pop("unsafe")
+                        profile = row.get("profile")
+                        action = rule(
+                            row["text"], {**scores, "unsafe": unsafe},
+                            None if profile is None else str(profile), _intent(row),
+                        )
+                        out = {"id": row["id"], "scores": scores, "unsafe": unsafe, "action": action}
+                        sink.write(json.dumps(out) + "\n")
+                    progress.advance(task, len(chunk))
+        finally:
+            if output:
+                sink.close()
+
+    @bench_app.command("model")
+    def bench_model(
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+        seconds: Annotated[float, typer.Option(help="Seconds per row.")] = 2.0,
+        variants: Annotated[str, typer.Option(help="Comma-separated; default fp32,int8 (+fp16 on GPU).")] = "",
+    ) -> None:
+        """Throughput and latency per variant, batch size (1, 8, 32, 128) and length (32, 128)."""
+        from shared.inference.assets import head_assets_dir
+        from shared.inference.bench import bench_encoder
+        from shared.inference.classifier import build_encoder
+        from shared.inference.post import load_head
+
+        settings = model_settings()
+        head = load_head(head_assets_dir())
+        probe, _ = build_encoder(settings, variant="int8" if settings.provider == "cpu" else None)
+        names = [v for v in variants.split(",") if v] or (
+            ["fp32", "int8"] + (["fp16"] if probe.provider != "cpu" else [])
+        )
+        for name in names:
+            encoder, _ = build_encoder(settings, variant=name)
+            for row in bench_encoder(encoder, head, seconds=seconds):
+                d = row.as_dict()
+                typer.echo(json.dumps(d) if as_json else
+                           f"{d['variant']:>5} {d['provider']:>8} b={d['batch']:<4} s={d['seq_len']:<4} "
+                           f"{d['msgs_per_s']:>9.1f} msg/s  p50 {d['p50_ms']:.2f} ms  p99 {d['p99_ms']:.2f} ms")
