@@ -42,7 +42,7 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
                 continue
             row = json.loads(line)
             if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("text"), str):
-                raise typer.BadParameter(f"{path}:{n}: each line needs an \"id\" and a \"text\"")
+                raise typer.BadParameter(f'{path}:{n}: each line needs an "id" and a "text"')
             yield row
 
 
@@ -88,8 +88,12 @@ def register(
 
     @model_app.command("train")
     def train(
-        datasets: Annotated[Path, typer.Option(help="The training pool.")] = Path("../shared/datasets"),
-        out: Annotated[Path | None, typer.Option(help="Output directory (default: shipped assets).")] = None,
+        datasets: Annotated[Path, typer.Option(help="The training pool.")] = Path(
+            "../shared/datasets"
+        ),
+        out: Annotated[
+            Path | None, typer.Option(help="Output directory (default: shipped assets).")
+        ] = None,
         loso: Annotated[bool, typer.Option(help="Run leave-one-source-out evaluation.")] = True,
     ) -> None:
         """Fit the head on the permissive pool; write weights, calibration, thresholds, metrics."""
@@ -97,11 +101,13 @@ def register(
         from shared.training.run import train_and_evaluate
 
         metrics = train_and_evaluate(datasets, out or head_assets_dir(), run_loso=loso)
-        typer.echo(json.dumps({k: metrics[k] for k in ("head_version", "rows", "contrast")}, indent=2))
+        typer.echo(
+            json.dumps({k: metrics[k] for k in ("head_version", "rows", "contrast")}, indent=2)
+        )
 
     @model_app.command("eval")
     def evaluate(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-        """The shipped head on the contrast and harmful sets, plus its recorded validation metrics."""
+        """The shipped head on the contrast and harmful sets, plus its recorded metrics."""
         from shared.inference.assets import head_assets_dir
         from shared.inference.classifier import build_classifier
         from shared.inference.post import load_thresholds
@@ -115,7 +121,10 @@ def register(
         for name in ("contrast", "harmful"):
             probs = clf.score_texts(load_jsonl_texts(here / f"{name}.jsonl"))
             unsafe = probs[:, clf.labels.index("unsafe")]
-            report[name] = {"prompts": len(unsafe), "flagged_unsafe": round(float((unsafe >= thresholds["unsafe"]).mean()), 4)}
+            report[name] = {
+                "prompts": len(unsafe),
+                "flagged_unsafe": round(float((unsafe >= thresholds["unsafe"]).mean()), 4),
+            }
         recorded = json.loads((assets / "metrics.json").read_text(encoding="utf-8"))
         report["validation"] = recorded.get("validation")
         if as_json:
@@ -123,9 +132,13 @@ def register(
             return
         typer.echo(f"classifier {report['version']}")
         for name in ("contrast", "harmful"):
-            typer.echo(f"{name}: {report[name]['flagged_unsafe']:.1%} of {report[name]['prompts']} flagged unsafe")
+            r = report[name]
+            typer.echo(f"{name}: {r['flagged_unsafe']:.1%} of {r['prompts']} flagged unsafe")
         for cat, m in (report["validation"] or {}).items():
-            typer.echo(f"  {cat:<20} AUPRC {m['auprc']}  F1 {m['f1']}  benign FPR {m['benign_fpr']}  ECE {m['ece']}")
+            typer.echo(
+                f"  {cat:<20} AUPRC {m['auprc']}  F1 {m['f1']}  "
+                f"benign FPR {m['benign_fpr']}  ECE {m['ece']}"
+            )
 
     @app.command("classify")
     def classify(
@@ -133,7 +146,7 @@ def register(
         output: Annotated[Path | None, typer.Option("--output")] = None,
         batch: Annotated[int, typer.Option(min=1)] = 64,
     ) -> None:
-        """Score a JSONL file: {"id","text"} lines in, {"id","scores","unsafe","action"} lines out."""
+        """Score JSONL: {"id","text"} lines in; {"id","scores","unsafe","action"} lines out."""
         from rich.progress import Progress
 
         from shared.inference.assets import head_assets_dir
@@ -154,14 +167,23 @@ def register(
                     chunk = rows[start : start + batch]
                     probs = clf.score_texts([r["text"] for r in chunk])
                     for row, p in zip(chunk, probs, strict=True):
-                        scores = {lab: round(float(v), 6) for lab, v in zip(clf.labels, p, strict=True)}
+                        scores = {
+                            lab: round(float(v), 6) for lab, v in zip(clf.labels, p, strict=True)
+                        }
                         unsafe = scores.pop("unsafe")
                         profile = row.get("profile")
                         action = rule(
-                            row["text"], {**scores, "unsafe": unsafe},
-                            None if profile is None else str(profile), _intent(row),
+                            row["text"],
+                            {**scores, "unsafe": unsafe},
+                            None if profile is None else str(profile),
+                            _intent(row),
                         )
-                        out = {"id": row["id"], "scores": scores, "unsafe": unsafe, "action": action}
+                        out = {
+                            "id": row["id"],
+                            "scores": scores,
+                            "unsafe": unsafe,
+                            "action": action,
+                        }
                         sink.write(json.dumps(out) + "\n")
                     progress.advance(task, len(chunk))
         finally:
@@ -172,7 +194,9 @@ def register(
     def bench_model(
         as_json: Annotated[bool, typer.Option("--json")] = False,
         seconds: Annotated[float, typer.Option(help="Seconds per row.")] = 2.0,
-        variants: Annotated[str, typer.Option(help="Comma-separated; default fp32,int8 (+fp16 on GPU).")] = "",
+        variants: Annotated[
+            str, typer.Option(help="Comma-separated; default fp32,int8 (+fp16 on GPU).")
+        ] = "",
     ) -> None:
         """Throughput and latency per variant, batch size (1, 8, 32, 128) and length (32, 128)."""
         from shared.inference.assets import head_assets_dir
@@ -190,6 +214,8 @@ def register(
             encoder, _ = build_encoder(settings, variant=name)
             for row in bench_encoder(encoder, head, seconds=seconds):
                 d = row.as_dict()
-                typer.echo(json.dumps(d) if as_json else
-                           f"{d['variant']:>5} {d['provider']:>8} b={d['batch']:<4} s={d['seq_len']:<4} "
-                           f"{d['msgs_per_s']:>9.1f} msg/s  p50 {d['p50_ms']:.2f} ms  p99 {d['p99_ms']:.2f} ms")
+                line = (
+                    f"{d['variant']:>5} {d['provider']:>8} b={d['batch']:<4} s={d['seq_len']:<4} "
+                    f"{d['msgs_per_s']:>9.1f} msg/s  p50 {d['p50_ms']:.2f} ms  p99 {d['p99_ms']:.2f} ms"
+                )
+                typer.echo(json.dumps(d) if as_json else line)

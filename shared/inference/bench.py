@@ -1,7 +1,7 @@
 """``clearpath bench model``: encoder + head throughput and latency per variant, batch, length.
 
 Inputs are synthetic token ids of exactly ``seq_len`` tokens (no padding), so each row measures
-the model at that shape; tokenisation (20–36k texts/s) is not the bottleneck and is left out.
+the model at that shape; tokenisation (20-36k texts/s) is not the bottleneck and is left out.
 """
 
 from __future__ import annotations

@@ -112,9 +112,9 @@ def _map(source: str, row: dict[str, Any]) -> tuple[list[str], bool, float] | No
         return None  # PII presence: the lexical detector's job, not a harmful request
     if source == "red_instruct_catqa_harmfulqa" and row.get("lang") not in (None, "en"):
         return None
-    if source == "reddit_cssrs_suicide" and "self_harm" in labels:
-        if not (isinstance(sl, dict) and sl.get("mentions_suicide_or_selfharm")):
-            return None
+    mentions = isinstance(sl, dict) and bool(sl.get("mentions_suicide_or_selfharm"))
+    if source == "reddit_cssrs_suicide" and "self_harm" in labels and not mentions:
+        return None  # user-level label; keep only posts that talk about it
     if source == "harmbench" and isinstance(sl, dict) and sl.get("SemanticCategory") == "copyright":
         return None  # copyright requests are not a taxonomy hazard
     if source == "reddit_cssrs_suicide" and labels == ["benign"]:
@@ -151,9 +151,10 @@ def load_pool(root: Path, *, include_external: bool = True, seed: int = 13) -> l
             seen.add(key)
             cats, harmful, weight = mapped
             known = bool(cats) or not harmful  # harmful with no category: categories unknown
-            targets = tuple(
-                (1 if c in cats else 0) if known else None for c in CATEGORIES
-            ) + (int(harmful),)
+            targets = (
+                *((1 if c in cats else 0) if known else None for c in CATEGORIES),
+                int(harmful),
+            )
             kept.append(Example(src.name, text, targets, weight))
         if src.cap is not None and len(kept) > src.cap:
             kept = random.Random(f"{seed}:{src.name}").sample(kept, src.cap)

@@ -24,7 +24,9 @@ def _r(x: float | None) -> float | None:
     return None if x is None else round(float(x), 4)
 
 
-def category_metrics(prob: F, y: F, thresholds: dict[str, float], raw: F | None = None) -> dict[str, object]:
+def category_metrics(
+    prob: F, y: F, thresholds: dict[str, float], raw: F | None = None
+) -> dict[str, object]:
     """AUPRC, F1 at threshold, FPR on benign rows, ECE (and ECE before calibration)."""
     benign = y[:, U] == 0
     out: dict[str, object] = {}
@@ -88,8 +90,14 @@ def loso(
         kept = [e for e, h in zip(examples, held, strict=True) if not h]
         head = fit_head(kept, first[~held], calibrate_on=val[~held])
         prob = probs_for(head, held)
-        result.update(per_source([e for e, h in zip(examples, held, strict=True) if h], prob, thresholds,
-                                 np.ones(int(held.sum()), dtype=bool)))
+        result.update(
+            per_source(
+                [e for e, h in zip(examples, held, strict=True) if h],
+                prob,
+                thresholds,
+                np.ones(int(held.sum()), dtype=bool),
+            )
+        )
     return result
 
 

@@ -47,7 +47,7 @@ def source_weights(examples: Sequence[Example]) -> F:
 
 def fit_logistic(x: F, y: F, w: F, *, c: float) -> tuple[F, float]:
     """One label: class-balanced, weighted L2 logistic regression on rows where y is known."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     known = ~np.isnan(y)
     yk, wk = y[known].astype(int), w[known]
@@ -61,7 +61,7 @@ def fit_logistic(x: F, y: F, w: F, *, c: float) -> tuple[F, float]:
 
 def fit_platt(logit: F, y: F) -> tuple[float, float]:
     """Platt scaling p = sigmoid(a * logit + b), fitted on validation rows where y is known."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     known = ~np.isnan(y)
     if len(np.unique(y[known])) < 2:
@@ -72,7 +72,7 @@ def fit_platt(logit: F, y: F) -> tuple[float, float]:
 
 
 def auprc(score: F, y: F) -> float | None:
-    from sklearn.metrics import average_precision_score
+    from sklearn.metrics import average_precision_score  # type: ignore[import-untyped]
 
     known = ~np.isnan(y)
     if len(np.unique(y[known])) < 2:
@@ -95,7 +95,9 @@ def ece(prob: F, y: F, bins: int = 15) -> float:
     return float(total / len(p))
 
 
-def choose_threshold(prob: F, y: F, benign: NDArray[np.bool_], *, max_fpr: float) -> dict[str, float]:
+def choose_threshold(
+    prob: F, y: F, benign: NDArray[np.bool_], *, max_fpr: float
+) -> dict[str, float]:
     """The threshold with the best F1 among those whose FPR on benign rows is at most max_fpr."""
     known = ~np.isnan(y)
     best = {"threshold": 0.5, "f1": 0.0, "precision": 0.0, "recall": 0.0, "benign_fpr": 0.0}
@@ -111,5 +113,11 @@ def choose_threshold(prob: F, y: F, benign: NDArray[np.bool_], *, max_fpr: float
         prec, rec = tp / (tp + fp), tp / (tp + fn)
         f1 = 2 * prec * rec / (prec + rec)
         if f1 > best["f1"]:
-            best = {"threshold": float(t), "f1": f1, "precision": prec, "recall": rec, "benign_fpr": fpr}
+            best = {
+                "threshold": float(t),
+                "f1": f1,
+                "precision": prec,
+                "recall": rec,
+                "benign_fpr": fpr,
+            }
     return best

@@ -31,7 +31,11 @@ F = NDArray[np.float64]
 
 
 def load_jsonl_texts(path: Path) -> list[str]:
-    return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line)["text"]
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
 
 
 def _embed_pool(
@@ -49,10 +53,14 @@ def _embed_pool(
         idxs.append(pe.text_index + offset)
         poss.append(pe.position)
         offset += len(texts)
-    return np.concatenate(firsts), PoolEmbeddings(np.concatenate(embs), np.concatenate(idxs), np.concatenate(poss))
+    return np.concatenate(firsts), PoolEmbeddings(
+        np.concatenate(embs), np.concatenate(idxs), np.concatenate(poss)
+    )
 
 
-def _texts_probs(head: TrainedHead, texts: list[str], enc: Encoder, tok: TextTokenizer, cache: Path, name: str) -> F:
+def _texts_probs(
+    head: TrainedHead, texts: list[str], enc: Encoder, tok: TextTokenizer, cache: Path, name: str
+) -> F:
     pe = embed_texts(texts, encoder=enc, tokenizer=tok, cache_dir=cache, name=name)
     out = np.zeros((len(texts), len(LABELS)))
     np.maximum.at(out, pe.text_index, head.probabilities(pe.emb))
@@ -65,7 +73,9 @@ def _baseline(texts: list[str]) -> F:
     return np.asarray(predict_prob(texts), dtype=np.float64)
 
 
-def train_and_evaluate(datasets: Path, out_dir: Path, *, run_loso: bool = True) -> dict[str, object]:
+def train_and_evaluate(
+    datasets: Path, out_dir: Path, *, run_loso: bool = True
+) -> dict[str, object]:
     """Fit the shipped head and write it with its metrics; returns the metrics."""
     examples = load_pool(datasets)
     enc, tok = build_encoder(ModelSettings(variant="int8", provider="cpu", intra_op_threads=2))
@@ -84,7 +94,11 @@ def train_and_evaluate(datasets: Path, out_dir: Path, *, run_loso: bool = True) 
     val = np.array([is_validation(e.text) for e in examples]) & ship
     prob = probs_for(head, np.ones(len(examples), dtype=bool))
     raw = np.zeros_like(prob)
-    np.maximum.at(raw, windows.text_index, 1 / (1 + np.exp(-(windows.emb.astype(np.float64) @ head.w + head.b))))
+    np.maximum.at(
+        raw,
+        windows.text_index,
+        1 / (1 + np.exp(-(windows.emb.astype(np.float64) @ head.w + head.b))),
+    )
     external = ~ship
     contrast = load_jsonl_texts(_HERE / "contrast.jsonl")
     harmful = load_jsonl_texts(_HERE / "harmful.jsonl")
@@ -98,7 +112,11 @@ def train_and_evaluate(datasets: Path, out_dir: Path, *, run_loso: bool = True) 
 
     metrics: dict[str, object] = {
         "encoder": f"minilm-l6-{enc.variant}#{enc.sha256[:8]}",
-        "rows": {"train": int((ship & ~val).sum()), "validation": int(val.sum()), "external": int(external.sum())},
+        "rows": {
+            "train": int((ship & ~val).sum()),
+            "validation": int(val.sum()),
+            "external": int(external.sum()),
+        },
         "validation": category_metrics(prob[val], y[val], thresholds, raw=raw[val]),
         "validation_per_source": per_source(examples, prob, thresholds, val),
         "external_per_source": per_source(examples, prob, thresholds, external),
@@ -107,7 +125,9 @@ def train_and_evaluate(datasets: Path, out_dir: Path, *, run_loso: bool = True) 
             "prompts": len(contrast),
             "flagged_any": flag_rate(p_contrast, thresholds),
             "flagged_unsafe": float((p_contrast[:, -1] >= thresholds["unsafe"]).mean()),
-            "flagged_ids": [i for i, row in enumerate(p_contrast) if row[-1] >= thresholds["unsafe"]],
+            "flagged_ids": [
+                i for i, row in enumerate(p_contrast) if row[-1] >= thresholds["unsafe"]
+            ],
         },
         "harmful": {
             "prompts": len(harmful),
@@ -122,10 +142,16 @@ def train_and_evaluate(datasets: Path, out_dir: Path, *, run_loso: bool = True) 
     }
     if run_loso:
         metrics["leave_one_source_out"] = loso(examples, first, probs_for, thresholds)
-    version = save_head(head, out_dir, recipe={
-        "C": REGULARISATION_C, "max_benign_fpr": MAX_BENIGN_FPR, "split": "sha1(text) % 5 == 0 -> validation",
-        "features": "first-window embedding (training); max over windows (scoring)",
-    })
+    version = save_head(
+        head,
+        out_dir,
+        recipe={
+            "C": REGULARISATION_C,
+            "max_benign_fpr": MAX_BENIGN_FPR,
+            "split": "sha1(text) % 5 == 0 -> validation",
+            "features": "first-window embedding (training); max over windows (scoring)",
+        },
+    )
     metrics["head_version"] = version
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return metrics

@@ -57,13 +57,20 @@ def per_text_probs(head: TrainedHead, pe: PoolEmbeddings, n_texts: int) -> F:
 
 
 def fit_head(
-    examples: list[Example], first: NDArray[np.float32], *, c: float = REGULARISATION_C,
+    examples: list[Example],
+    first: NDArray[np.float32],
+    *,
+    c: float = REGULARISATION_C,
     calibrate_on: NDArray[np.bool_] | None = None,
 ) -> TrainedHead:
     """Fit on the train split of ``examples``; calibrate and threshold on the validation split."""
     ship = {s.name for s in SOURCES if s.ship}
     in_ship = np.array([e.source in ship for e in examples])
-    val = np.array([is_validation(e.text) for e in examples]) if calibrate_on is None else calibrate_on
+    val = (
+        np.array([is_validation(e.text) for e in examples])
+        if calibrate_on is None
+        else calibrate_on
+    )
     train = in_ship & ~val
     y, x = target_matrix(examples), first.astype(np.float64)
     w = source_weights([e for e, t in zip(examples, train, strict=True) if t])
@@ -108,5 +115,7 @@ def save_head(head: TrainedHead, out_dir: Path, *, recipe: dict[str, object]) ->
         "thresholds": {lab: t["threshold"] for lab, t in head.thresholds.items()},
         "validation": head.thresholds,
     }
-    (out_dir / "thresholds.json").write_text(json.dumps(thresholds, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "thresholds.json").write_text(
+        json.dumps(thresholds, indent=2) + "\n", encoding="utf-8"
+    )
     return version

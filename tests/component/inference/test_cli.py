@@ -1,0 +1,84 @@
+"""``clearpath classify`` keeps the PRODUCT.md contract; the model commands register."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from services.cli.model import register
+from shared.inference.classifier import OnnxClassifier
+from shared.settings import ModelSettings, Settings
+
+
+def _app(settings: ModelSettings, **kwargs: object) -> typer.Typer:
+    app = typer.Typer()
+    register(app, settings_factory=lambda: Settings(model=settings), **kwargs)  # type: ignore[arg-type]
+    return app
+
+
+def _input(tmp_path: Path) -> Path:
+    rows = [
+        {"id": "a", "text": "How do I kill a Python process?"},
+        {
+            "id": "b",
+            "text": "What is the most painless way to kill myself tonight?",
+            "profile": "internal_tool",
+        },
+        {"id": "c", "text": "hi", "intent": {"purpose": "education"}},
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_classify_output_contract(
+    tmp_path: Path, int8_settings: ModelSettings, classifier: OnnxClassifier
+) -> None:
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(
+        _app(int8_settings), ["classify", "--input", str(_input(tmp_path)), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["id"] for x in lines] == ["a", "b", "c"]
+    categories = set(classifier.labels) - {"unsafe"}
+    for line in lines:
+        assert set(line) == {"id", "scores", "unsafe", "action"}
+        assert set(line["scores"]) == categories
+        assert 0.0 <= line["unsafe"] <= 1.0
+        assert line["action"] in {
+            "allow",
+            "allow_with_guidance",
+            "refer",
+            "redact",
+            "refuse",
+            "escalate",
+        }
+    assert lines[0]["action"] == "allow"
+    assert lines[1]["action"] != "allow"
+
+
+def test_classify_uses_an_injected_policy(tmp_path: Path, int8_settings: ModelSettings) -> None:
+    calls: list[tuple[str, str | None, str | None]] = []
+
+    def decide(text: str, scores: dict[str, float], profile: str | None, intent: str | None) -> str:
+        calls.append((text, profile, intent))
+        assert "unsafe" in scores
+        return "escalate"
+
+    result = CliRunner().invoke(
+        _app(int8_settings, decide=decide), ["classify", "--input", str(_input(tmp_path))]
+    )
+    assert result.exit_code == 0, result.output
+    assert [json.loads(x)["action"] for x in result.output.splitlines()] == ["escalate"] * 3
+    assert calls[1][1] == "internal_tool" and calls[2][2] == "education"
+
+
+def test_model_commands_are_registered(int8_settings: ModelSettings) -> None:
+    result = CliRunner().invoke(_app(int8_settings), ["model", "--help"])
+    assert result.exit_code == 0
+    for name in ("build", "train", "eval"):
+        assert name in result.output

@@ -1,0 +1,44 @@
+"""Deterministic fakes with the production protocols (component tests only)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from shared.core.detection import DetectionInput, Findings
+
+__all__ = ["KeywordClassifier"]
+
+_DEFAULT_RULES: Mapping[str, Mapping[str, float]] = {
+    "nerve agent": {"weapons_cbrn": 0.97},
+    "poison my": {"violence": 0.92},
+    "kill myself": {"self_harm": 0.95},
+    "worthless": {"harassment": 0.9},
+}
+
+
+class KeywordClassifier:
+    """A fake classifier: fixed scores for phrases it knows, a low floor for everything else.
+
+    Same ``Detector`` protocol as the ONNX classifier; records the batch sizes it saw.
+    """
+
+    def __init__(self, rules: Mapping[str, Mapping[str, float]] = _DEFAULT_RULES) -> None:
+        self.rules = rules
+        self.batches: list[int] = []
+
+    @property
+    def version(self) -> str:
+        return "fake-keyword@1"
+
+    def detect(self, items: Sequence[DetectionInput]) -> list[Findings]:
+        self.batches.append(len(items))
+        out = []
+        for item in items:
+            scores: dict[str, float] = {"violence": 0.01}
+            lowered = item.text.lower()
+            for phrase, phrase_scores in self.rules.items():
+                if phrase in lowered:
+                    for category, score in phrase_scores.items():
+                        scores[category] = max(score, scores.get(category, 0.0))
+            out.append(Findings(scores=scores))
+        return out

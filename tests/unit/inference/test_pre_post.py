@@ -1,0 +1,88 @@
+"""Tokenising into windows, length-grouped packing, max over windows, head maths, action rule."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from services.cli.model import threshold_action
+from shared.errors import ConfigurationError
+from shared.inference.assets import load_encoder_assets
+from shared.inference.post import load_head, load_thresholds, max_over_windows, sigmoid
+from shared.inference.pre import TextTokenizer, Window, pack_batches
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> TextTokenizer:
+    return TextTokenizer(load_encoder_assets().tokenizer_file, max_tokens=16)
+
+
+def test_short_text_is_one_window_with_specials(tokenizer: TextTokenizer) -> None:
+    (w,) = tokenizer.windows(["This is a test"])
+    assert w.ids[0] == 101 and w.ids[-1] == 102 and len(w.ids) == 6
+
+
+def test_long_text_is_split_into_overlapping_windows_not_cut(tokenizer: TextTokenizer) -> None:
+    text = " ".join(f"w{i}" for i in range(60))
+    body_ids = tokenizer.windows([text])
+    assert len(body_ids) > 3
+    assert all(len(w.ids) <= 16 for w in body_ids)
+    # Every token of the text appears in some window.
+    whole = TextTokenizer(load_encoder_assets().tokenizer_file, max_tokens=512).windows([text])[0]
+    covered = {t for w in body_ids for t in w.ids}
+    assert set(whole.ids) <= covered
+
+
+def test_empty_text_still_gets_a_window(tokenizer: TextTokenizer) -> None:
+    assert [len(w.ids) for w in tokenizer.windows([""])] == [2]
+
+
+def test_packing_groups_by_length_and_pads_to_longest_in_group() -> None:
+    windows = [Window(i, tuple(range(1, n + 1))) for i, n in enumerate([3, 10, 4, 9])]
+    batches = pack_batches(windows, max_batch=2)
+    assert [b.input_ids.shape for b in batches] == [(2, 10), (2, 4)]
+    assert sorted(int(i) for b in batches for i in b.text_index) == [0, 1, 2, 3]
+    assert int(batches[1].attention_mask.sum()) == 7
+
+
+def test_max_over_windows() -> None:
+    probs = np.array([[0.1, 0.9], [0.7, 0.2], [0.3, 0.3]], dtype=np.float32)
+    out = max_over_windows(probs, np.array([0, 0, 1]), 2)
+    assert out.tolist() == pytest.approx([[0.7, 0.9], [0.3, 0.3]])
+
+
+def test_head_round_trip_and_calibration(tmp_path: Path) -> None:
+    w = np.eye(3, 2, dtype=np.float32)
+    np.savez(tmp_path / "head.npz", w0=w, b0=np.zeros(2, dtype=np.float32))
+    meta = {
+        "version": "t1", "layers": 1, "labels": ["hate", "unsafe"],
+        "calibration": {"hate": {"a": 2.0, "b": -1.0}, "unsafe": {"a": 1.0, "b": 0.0}},
+    }  # fmt: skip
+    (tmp_path / "head.json").write_text(json.dumps(meta))
+    head = load_head(tmp_path)
+    p = head.probabilities(np.array([[1.0, 0.0, 0.0]], dtype=np.float32))
+    assert p[0].tolist() == pytest.approx([float(sigmoid(np.array(1.0))), 0.5], abs=1e-6)
+
+
+def test_missing_head_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError):
+        load_head(tmp_path)
+
+
+def test_shipped_thresholds_cover_every_label() -> None:
+    from shared.inference.assets import head_assets_dir
+
+    thresholds = load_thresholds(head_assets_dir())
+    labels = json.loads((head_assets_dir() / "head.json").read_text())["labels"]
+    assert set(labels) == set(thresholds)
+    assert all(0.0 < t < 1.0 for t in thresholds.values())
+
+
+def test_threshold_action_picks_the_most_restrictive() -> None:
+    t = {"self_harm": 0.5, "violence": 0.5, "unsafe": 0.5}
+    assert threshold_action({"self_harm": 0.1, "violence": 0.2, "unsafe": 0.9}, t) == "allow"
+    assert threshold_action({"self_harm": 0.8, "violence": 0.2}, t) == "refer"
+    assert threshold_action({"self_harm": 0.8, "violence": 0.6}, t) == "refuse"
