@@ -124,8 +124,8 @@ class TransactionalLoop:
     def run(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set; the batch in hand is finished and committed first."""
         self._producer.init_transactions(30)
-        self._consumer.subscribe([self._input_topic])
-        self.ready.set()
+        # Ready once the group has handed this member its partitions (possibly none).
+        self._consumer.subscribe([self._input_topic], on_assign=lambda _c, _p: self.ready.set())
         try:
             while not stop.is_set():
                 messages = self._consumer.consume(self._batch_max, self._batch_wait_s)

@@ -216,6 +216,7 @@ def register(
                 d = row.as_dict()
                 line = (
                     f"{d['variant']:>5} {d['provider']:>8} b={d['batch']:<4} s={d['seq_len']:<4} "
-                    f"{d['msgs_per_s']:>9.1f} msg/s  p50 {d['p50_ms']:.2f} ms  p99 {d['p99_ms']:.2f} ms"
+                    f"{d['msgs_per_s']:>9.1f} msg/s  "
+                    f"p50 {d['p50_ms']:.2f} ms  p99 {d['p99_ms']:.2f} ms"
                 )
                 typer.echo(json.dumps(d) if as_json else line)

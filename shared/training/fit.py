@@ -61,7 +61,7 @@ def fit_logistic(x: F, y: F, w: F, *, c: float) -> tuple[F, float]:
 
 def fit_platt(logit: F, y: F) -> tuple[float, float]:
     """Platt scaling p = sigmoid(a * logit + b), fitted on validation rows where y is known."""
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression
 
     known = ~np.isnan(y)
     if len(np.unique(y[known])) < 2:
