@@ -92,6 +92,8 @@ class TransactionalLoop:
         batch_max: int,
         batch_wait_ms: int,
         transaction_timeout_ms: int,
+        session_timeout_ms: int = 10_000,
+        group_instance_id: str | None = None,
         observer: BatchObserver | None = None,
     ) -> None:
         self._input_topic = input_topic
@@ -108,6 +110,10 @@ class TransactionalLoop:
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,
+                "session.timeout.ms": session_timeout_ms,
+                # Static membership: a restarted replica takes its partitions back at once
+                # instead of waiting for its predecessor's session to time out.
+                **({"group.instance.id": group_instance_id} if group_instance_id else {}),
             }
         )
         self._producer = Producer(
