@@ -9,15 +9,39 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import FrameType
+from typing import Literal
 
 from shared.broker import BatchHandler, TransactionalLoop, client_config
 from shared.health import HealthServer
 from shared.metrics import WorkerMetrics
+from shared.pipeline import Pipeline
 from shared.settings import Settings
 from shared.stage import StageContext
 from shared.topics import GroupSet, TopicSet
 
-__all__ = ["Worker", "build_worker", "groups_for", "topics_for"]
+__all__ = [
+    "StageDeps",
+    "StageName",
+    "Worker",
+    "build_worker",
+    "create_stage_worker",
+    "groups_for",
+    "topics_for",
+]
+
+StageName = Literal["detection", "policy", "response"]
+
+
+@dataclass(frozen=True)
+class StageDeps:
+    """What a stage's handler factory receives: built once, in one place."""
+
+    pipeline: Pipeline
+    topics: TopicSet
+    ctx: StageContext
+    max_text_bytes: int
+    metrics: WorkerMetrics
+
 
 log = logging.getLogger("clearpath.worker")
 
@@ -114,3 +138,51 @@ def groups_for(settings: Settings) -> GroupSet:
 
 def _deadletter_topic(settings: Settings) -> str:
     return topics_for(settings).deadletter
+
+
+#: Where each stage reads from: (its input topic, its consumer group).
+_WIRING: dict[StageName, tuple[Callable[[TopicSet], str], Callable[[GroupSet], str]]] = {
+    "detection": (lambda t: t.requests, lambda g: g.detection),
+    "policy": (lambda t: t.detections, lambda g: g.policy),
+    "response": (lambda t: t.decisions, lambda g: g.response),
+}
+
+
+def create_stage_worker(
+    stage: StageName,
+    *,
+    settings: Settings,
+    pipeline: Pipeline,
+    bootstrap: str,
+    clock: Callable[[], datetime],
+    handler_factory: Callable[[StageDeps], BatchHandler],
+) -> Worker:
+    """A stage's worker: its topics and group, metrics, and the handler its factory builds."""
+    topics = topics_for(settings)
+    metrics = WorkerMetrics.create(stage=stage)
+    metrics.build.info(
+        {"model_version": pipeline.model_version, "policy": pipeline.policy.version_for("")}
+    )
+    input_topic, group = _WIRING[stage]
+
+    def handler(ctx: StageContext) -> BatchHandler:
+        return handler_factory(
+            StageDeps(
+                pipeline=pipeline,
+                topics=topics,
+                ctx=ctx,
+                max_text_bytes=settings.detection.max_text_bytes,
+                metrics=metrics,
+            )
+        )
+
+    return build_worker(
+        stage=stage,
+        settings=settings,
+        bootstrap=bootstrap,
+        input_topic=input_topic(topics),
+        group_id=group(groups_for(settings)),
+        build_handler=handler,
+        metrics=metrics,
+        clock=clock,
+    )

@@ -6,17 +6,16 @@ import time
 from collections.abc import Sequence
 
 from shared.broker import BatchHandler, Incoming, Outgoing
-from shared.pipeline import Pipeline
 from shared.schemas import DecisionMessage, DetectionMessage, encode, message_key
-from shared.stage import StageContext, run_stage
-from shared.topics import TopicSet
+from shared.stage import run_stage
+from shared.worker import StageDeps
 
 __all__ = ["build_handler"]
 
 
-def build_handler(
-    *, pipeline: Pipeline, topics: TopicSet, ctx: StageContext, max_text_bytes: int
-) -> BatchHandler:
+def build_handler(deps: StageDeps) -> BatchHandler:
+    pipeline, topics, ctx = deps.pipeline, deps.topics, deps.ctx
+
     def process(messages: Sequence[DetectionMessage]) -> list[Outgoing]:
         outputs = []
         for message in messages:
@@ -41,7 +40,11 @@ def build_handler(
 
     def handle(batch: Sequence[Incoming]) -> list[Outgoing]:
         return run_stage(
-            batch, model=DetectionMessage, process=process, ctx=ctx, max_text_bytes=max_text_bytes
+            batch,
+            model=DetectionMessage,
+            process=process,
+            ctx=ctx,
+            max_text_bytes=deps.max_text_bytes,
         )
 
     return handle

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from shared.broker import BatchHandler, Incoming, Outgoing
-from shared.pipeline import Pipeline
-from shared.schemas import DecisionMessage, Verdict, encode, message_key
-from shared.stage import StageContext, run_stage
-from shared.topics import TopicSet
+from shared.schemas import DecisionMessage, encode, message_key
+from shared.stage import run_stage
+from shared.worker import StageDeps
 
 __all__ = ["build_handler"]
 
 
-def build_handler(
-    *,
-    pipeline: Pipeline,
-    topics: TopicSet,
-    ctx: StageContext,
-    max_text_bytes: int,
-    on_verdict: Callable[[Verdict, DecisionMessage], None] = lambda _v, _m: None,
-) -> BatchHandler:
+def build_handler(deps: StageDeps) -> BatchHandler:
+    pipeline, topics, ctx = deps.pipeline, deps.topics, deps.ctx
+
     def process(messages: Sequence[DecisionMessage]) -> list[Outgoing]:
         outputs = []
         for message in messages:
@@ -31,7 +25,7 @@ def build_handler(
             verdict = verdict.model_copy(
                 update={"timings_ms": {**verdict.timings_ms, "response": response_ms}}
             )
-            on_verdict(verdict, message)
+            deps.metrics.observe_verdict(verdict, message)
             outputs.append(
                 Outgoing(
                     topic=topics.verdicts, key=message_key(message.request), value=encode(verdict)
@@ -41,7 +35,11 @@ def build_handler(
 
     def handle(batch: Sequence[Incoming]) -> list[Outgoing]:
         return run_stage(
-            batch, model=DecisionMessage, process=process, ctx=ctx, max_text_bytes=max_text_bytes
+            batch,
+            model=DecisionMessage,
+            process=process,
+            ctx=ctx,
+            max_text_bytes=deps.max_text_bytes,
         )
 
     return handle

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from shared.core.appeal import AppealIssuer
 from shared.core.detection import DetectionInput, Findings
+from shared.core.lexical_detector import LexicalDetector
+from shared.pipeline import Pipeline
+from shared.policy.loader import load_policy
+from tests.support.factories import APPEAL_KEY, APPEAL_KID
 
-__all__ = ["KeywordClassifier"]
+__all__ = ["KeywordClassifier", "fake_pipeline"]
 
 _DEFAULT_RULES: Mapping[str, Mapping[str, float]] = {
     "nerve agent": {"weapons_cbrn": 0.97},
@@ -42,3 +47,15 @@ class KeywordClassifier:
                         scores[category] = max(score, scores.get(category, 0.0))
             out.append(Findings(scores=scores))
         return out
+
+
+def fake_pipeline() -> Pipeline:
+    """The default policy, the real lexical detector and the keyword classifier."""
+    policy = load_policy(None)
+    return Pipeline(
+        detectors=(LexicalDetector(lists_for=policy.lists_for), KeywordClassifier()),
+        policy=policy,
+        sign_appeal=AppealIssuer(
+            key=APPEAL_KEY, kid=APPEAL_KID, ttl_s=3600, instructions="Appeal."
+        ),
+    )

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from shared.core.appeal import AppealIssuer, verify
-from shared.core.lexical_detector import LexicalDetector
+from shared.core.appeal import verify
 from shared.core.policy_refs import anchor_for, resolve_policy_ref
 from shared.pipeline import Pipeline
-from shared.policy.loader import load_policy
 from shared.policy.summary import render_html
 from tests.support.factories import APPEAL_KEY, APPEAL_KID, NOW, make_request
-from tests.support.fakes import KeywordClassifier
+from tests.support.fakes import KeywordClassifier, fake_pipeline
 
 
 @pytest.fixture(scope="module")
 def pipeline() -> Pipeline:
-    policy = load_policy(None)
-    return Pipeline(
-        detectors=(LexicalDetector(lists_for=policy.lists_for), KeywordClassifier()),
-        policy=policy,
-        sign_appeal=AppealIssuer(
-            key=APPEAL_KEY, kid=APPEAL_KID, ttl_s=3600, instructions="Appeal."
-        ),
-    )
+    return fake_pipeline()
 
 
 def test_a_safe_but_scary_request_is_allowed(pipeline: Pipeline) -> None:

@@ -10,15 +10,14 @@ from services.detection.handlers import build_handler as detection_handler
 from services.policy.handlers import build_handler as policy_handler
 from services.response.handlers import build_handler as response_handler
 from shared.broker import Incoming, Outgoing
-from shared.core.appeal import AppealIssuer
-from shared.core.lexical_detector import LexicalDetector
+from shared.metrics import WorkerMetrics
 from shared.pipeline import Pipeline
-from shared.policy.loader import load_policy
 from shared.schemas import MAX_TEXT_BYTES, DeadLetter, Verdict, decode, encode, message_key
 from shared.stage import StageContext
 from shared.topics import TopicSet
-from tests.support.factories import APPEAL_KEY, APPEAL_KID, NOW, make_request
-from tests.support.fakes import KeywordClassifier
+from shared.worker import StageDeps
+from tests.support.factories import NOW, make_request
+from tests.support.fakes import fake_pipeline
 
 TOPICS = TopicSet.default()
 
@@ -33,18 +32,18 @@ def _deliver(outputs: Sequence[Outgoing], topic: str) -> list[Incoming]:
 
 @pytest.fixture(scope="module")
 def pipeline() -> Pipeline:
-    policy = load_policy(None)
-    return Pipeline(
-        detectors=(LexicalDetector(lists_for=policy.lists_for), KeywordClassifier()),
-        policy=policy,
-        sign_appeal=AppealIssuer(
-            key=APPEAL_KEY, kid=APPEAL_KID, ttl_s=3600, instructions="Appeal."
-        ),
+    return fake_pipeline()
+
+
+def _deps(pipeline: Pipeline, stage: str) -> StageDeps:
+    ctx = StageContext(stage=stage, deadletter_topic=TOPICS.deadletter, clock=lambda: NOW)
+    return StageDeps(
+        pipeline=pipeline,
+        topics=TOPICS,
+        ctx=ctx,
+        max_text_bytes=MAX_TEXT_BYTES,
+        metrics=WorkerMetrics.create(stage=stage),
     )
-
-
-def _ctx(stage: str) -> StageContext:
-    return StageContext(stage=stage, deadletter_topic=TOPICS.deadletter, clock=lambda: NOW)
 
 
 def test_requests_become_verdicts_and_poison_becomes_dead_letters(pipeline: Pipeline) -> None:
@@ -55,12 +54,11 @@ def test_requests_become_verdicts_and_poison_becomes_dead_letters(pipeline: Pipe
         ),
         make_request(request_id="c", text="Email bob@example.com", conversation_id="c2"),
     ]
-    raw = [encode(r) for r in requests] + [b"{oops", "x".encode() * 3]
+    raw = [encode(r) for r in requests] + [b"{oops", b"x" * 3]
     records = [Incoming(TOPICS.requests, 0, i, b"k", value, 0) for i, value in enumerate(raw)]
-    kw = {"pipeline": pipeline, "topics": TOPICS, "max_text_bytes": MAX_TEXT_BYTES}
-    detections = detection_handler(ctx=_ctx("detection"), **kw)(records)
-    decisions = policy_handler(ctx=_ctx("policy"), **kw)(_deliver(detections, TOPICS.detections))
-    verdict_out = response_handler(ctx=_ctx("response"), **kw)(
+    detections = detection_handler(_deps(pipeline, "detection"))(records)
+    decisions = policy_handler(_deps(pipeline, "policy"))(_deliver(detections, TOPICS.detections))
+    verdict_out = response_handler(_deps(pipeline, "response"))(
         _deliver(decisions, TOPICS.decisions)
     )
 
@@ -78,10 +76,10 @@ def test_requests_become_verdicts_and_poison_becomes_dead_letters(pipeline: Pipe
 
 def test_an_unknown_profile_is_dead_lettered_by_the_policy_stage(pipeline: Pipeline) -> None:
     records = [Incoming(TOPICS.requests, 0, 0, None, encode(make_request(profile="nope")), 0)]
-    kw = {"pipeline": pipeline, "topics": TOPICS, "max_text_bytes": MAX_TEXT_BYTES}
-    detections = detection_handler(ctx=_ctx("detection"), **kw)(records)
-    ctx = _ctx("policy")
-    decisions = policy_handler(ctx=ctx, **kw)(_deliver(detections, TOPICS.detections))
+    detections = detection_handler(_deps(pipeline, "detection"))(records)
+    deps = _deps(pipeline, "policy")
+    decisions = policy_handler(deps)(_deliver(detections, TOPICS.detections))
+    ctx = deps.ctx
     assert [o.topic for o in decisions] == [TOPICS.deadletter]
     assert decode(decisions[0].value, DeadLetter).error_type == "unknown_profile"
     assert ctx.dead_lettered == ["unknown_profile"]
