@@ -26,13 +26,14 @@ def build_detectors(settings: Settings, *, lexical: LexicalDetector) -> tuple[De
     if choice == "none":
         return tuple(detectors)
     try:
-        from shared.inference import build_classifier
-    except ImportError as exc:
-        if choice == "onnx":
+        from shared.inference.classifier import build_classifier  # noqa: PLC0415 - heavy import
+
+        detectors.append(build_classifier(settings.model))
+    except (ImportError, ConfigurationError) as exc:
+        # An explicit choice (or an explicit GPU provider) never degrades silently.
+        if choice == "onnx" or settings.model.provider in ("cuda", "tensorrt"):
             raise ConfigurationError(f"the ONNX classifier is not available: {exc}") from exc
         log.warning("classifier unavailable (%s); serving lexical and PII detection only", exc)
-        return tuple(detectors)
-    detectors.append(build_classifier(settings.model))
     return tuple(detectors)
 
 

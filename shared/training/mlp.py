@@ -15,8 +15,16 @@ F = NDArray[np.float64]
 
 
 def fit_mlp(
-    x: F, y: F, w: F, *, hidden: int = 256, epochs: int = 40, lr: float = 1e-3,
-    weight_decay: float = 1e-4, batch: int = 512, seed: int = 0,
+    x: F,
+    y: F,
+    w: F,
+    *,
+    hidden: int = 256,
+    epochs: int = 40,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    batch: int = 512,
+    seed: int = 0,
 ) -> tuple[tuple[F, F], tuple[F, F]]:
     """Return ((W1, b1), (W2, b2)) so that logits = relu(x W1 + b1) W2 + b2."""
     rng = np.random.default_rng(seed)

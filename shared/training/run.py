@@ -21,7 +21,14 @@ from shared.training.data import LABELS, SOURCES, Example, load_pool
 from shared.training.embed import PoolEmbeddings, default_embedding_cache, embed_texts
 from shared.training.evaluate import category_metrics, flag_rate, loso, per_source
 from shared.training.fit import is_validation, target_matrix
-from shared.training.train import MAX_BENIGN_FPR, REGULARISATION_C, TrainedHead, fit_head, save_head
+from shared.training.train import (
+    EPOCHS,
+    HIDDEN,
+    MAX_BENIGN_FPR,
+    TrainedHead,
+    fit_head,
+    save_head,
+)
 
 __all__ = ["load_jsonl_texts", "train_and_evaluate"]
 
@@ -97,7 +104,7 @@ def train_and_evaluate(
     np.maximum.at(
         raw,
         windows.text_index,
-        1 / (1 + np.exp(-(windows.emb.astype(np.float64) @ head.w + head.b))),
+        1 / (1 + np.exp(-head.logits(windows.emb))),
     )
     external = ~ship
     contrast = load_jsonl_texts(_HERE / "contrast.jsonl")
@@ -146,7 +153,7 @@ def train_and_evaluate(
         head,
         out_dir,
         recipe={
-            "C": REGULARISATION_C,
+            "head": f"MLP {HIDDEN} ReLU, {EPOCHS} epochs, Adam, masked BCE",
             "max_benign_fpr": MAX_BENIGN_FPR,
             "split": "sha1(text) % 5 == 0 -> validation",
             "features": "first-window embedding (training); max over windows (scoring)",

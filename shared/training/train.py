@@ -1,9 +1,10 @@
 """``clearpath model train``: fit the head on the permissive pool, calibrate, pick thresholds.
 
-Recipe (see docs/MODEL_CARD.md): first-window embeddings of the int8 encoder; per-label
-logistic regression, class-balanced and source-weighted, on the fixed train split of the
-permissive sources; Platt calibration and thresholds (best F1 with benign FPR ≤ 2 %) on the
-validation split. Writes head.npz, head.json, thresholds.json to ``out_dir``.
+Recipe (see docs/MODEL_CARD.md): first-window embeddings of the int8 encoder; a small MLP
+(one hidden ReLU layer of 256, masked multi-label BCE, class-balanced per label and
+source-weighted) on the fixed train split of the permissive sources; Platt calibration and
+thresholds (best F1 with benign FPR <= 2 %) on the validation split. Writes head.npz,
+head.json and thresholds.json to ``out_dir``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,31 +24,39 @@ from shared.training.data import LABELS, SOURCES, Example
 from shared.training.embed import PoolEmbeddings
 from shared.training.fit import (
     choose_threshold,
-    fit_logistic,
     fit_platt,
     is_validation,
     source_weights,
     target_matrix,
 )
+from shared.training.mlp import fit_mlp
 
-__all__ = ["MAX_BENIGN_FPR", "REGULARISATION_C", "TrainedHead", "fit_head", "save_head"]
+__all__ = ["EPOCHS", "HIDDEN", "MAX_BENIGN_FPR", "TrainedHead", "fit_head", "save_head"]
 
-REGULARISATION_C = 4.0
+HIDDEN = 256
+EPOCHS = 30
 MAX_BENIGN_FPR = 0.02
 F = NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
 class TrainedHead:
-    w: F  # [dim, labels]
-    b: F  # [labels]
+    layers: tuple[tuple[F, F], ...]  # hidden ReLU layers, then the output layer
     calib: dict[str, tuple[float, float]]
     thresholds: dict[str, dict[str, float]]
+
+    def logits(self, emb: NDArray[np.float32]) -> F:
+        x = emb.astype(np.float64)
+        for i, (w, b) in enumerate(self.layers):
+            x = x @ w + b
+            if i < len(self.layers) - 1:
+                x = np.maximum(x, 0.0)
+        return x
 
     def probabilities(self, emb: NDArray[np.float32]) -> F:
         a = np.array([self.calib[lab][0] for lab in LABELS])
         c = np.array([self.calib[lab][1] for lab in LABELS])
-        return sigmoid((emb.astype(np.float64) @ self.w + self.b) * a + c).astype(np.float64)
+        return sigmoid(self.logits(emb) * a + c).astype(np.float64)
 
 
 def per_text_probs(head: TrainedHead, pe: PoolEmbeddings, n_texts: int) -> F:
@@ -60,7 +70,6 @@ def fit_head(
     examples: list[Example],
     first: NDArray[np.float32],
     *,
-    c: float = REGULARISATION_C,
     calibrate_on: NDArray[np.bool_] | None = None,
 ) -> TrainedHead:
     """Fit on the train split of ``examples``; calibrate and threshold on the validation split."""
@@ -74,36 +83,37 @@ def fit_head(
     train = in_ship & ~val
     y, x = target_matrix(examples), first.astype(np.float64)
     w = source_weights([e for e, t in zip(examples, train, strict=True) if t])
-    dim = x.shape[1]
-    weights, bias = np.zeros((dim, len(LABELS))), np.zeros(len(LABELS))
-    for j in range(len(LABELS)):
-        weights[:, j], bias[j] = fit_logistic(x[train], y[train, j], w, c=c)
+    hidden, out = fit_mlp(x[train], y[train], w, hidden=HIDDEN, epochs=EPOCHS)
+    uncalibrated = TrainedHead((hidden, out), {lab: (1.0, 0.0) for lab in LABELS}, {})
     holdout = in_ship & val
-    logits = x[holdout] @ weights + bias
+    logits = uncalibrated.logits(first[holdout])
     calib = {lab: fit_platt(logits[:, j], y[holdout, j]) for j, lab in enumerate(LABELS)}
-    head = TrainedHead(weights, bias, calib, {})
+    head = TrainedHead((hidden, out), calib, {})
     prob = head.probabilities(first[holdout])
     benign = y[holdout, LABELS.index("unsafe")] == 0
     thresholds = {
         lab: choose_threshold(prob[:, j], y[holdout, j], benign, max_fpr=MAX_BENIGN_FPR)
         for j, lab in enumerate(LABELS)
     }
-    return TrainedHead(weights, bias, calib, thresholds)
+    return TrainedHead((hidden, out), calib, thresholds)
 
 
 def save_head(head: TrainedHead, out_dir: Path, *, recipe: dict[str, object]) -> str:
     """Write head.npz, head.json and thresholds.json; return the head version."""
     out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    np.savez(buf, w0=head.w.astype(np.float32), b0=head.b.astype(np.float32))
+    arrays: dict[str, Any] = {}
+    for i, (w, b) in enumerate(head.layers):
+        arrays[f"w{i}"], arrays[f"b{i}"] = w.astype(np.float32), b.astype(np.float32)
+    np.savez(buf, allow_pickle=False, **arrays)
     blob = buf.getvalue()
-    version = f"lr1-{hashlib.sha256(blob).hexdigest()[:8]}"
+    version = f"mlp1-{hashlib.sha256(blob).hexdigest()[:8]}"
     (out_dir / "head.npz").write_bytes(blob)
     meta = {
         "version": version,
         "encoder": "all-MiniLM-L6-v2 (mean pooling, L2-normalised), int8 variant embeddings",
-        "kind": "logistic",
-        "layers": 1,
+        "kind": "mlp" if len(head.layers) > 1 else "logistic",
+        "layers": len(head.layers),
         "labels": list(LABELS),
         "calibration": {lab: {"a": a, "b": b} for lab, (a, b) in head.calib.items()},
         "recipe": recipe,
