@@ -1,5 +1,6 @@
 # Shared by scripts/demo and scripts/test: make sure uv exists and the locked environment is in place.
-# Sourced, not executed.
+# Sourced, not executed. The lock is requirements.lock (exact versions with hashes), exported from
+# pyproject.toml with `uv lock && uv export --no-emit-project --group dev -o requirements.lock`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,4 +21,7 @@ for tool in java mvn; do
   fi
 done
 echo "==> syncing the locked Python environment"
-uv sync --frozen "$@"
+uv venv --quiet --allow-existing --python 3.11 .venv
+uv pip sync --quiet --python .venv/bin/python --require-hashes requirements.lock
+uv pip install --quiet --python .venv/bin/python --no-deps -e .
+export PATH="$PWD/.venv/bin:$PATH"
