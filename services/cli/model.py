@@ -59,12 +59,18 @@ def register(
     *,
     decide: Decide | None = None,
     settings_factory: Callable[[], Settings] = Settings,
+    bench_app: typer.Typer | None = None,
 ) -> None:
-    """Add the model, classify and bench commands to ``app``."""
+    """Add ``model``, ``classify`` and ``bench model`` to ``app``.
+
+    Pass ``bench_app`` when another module already owns the ``bench`` group; ``model`` is then
+    added to it instead of a new ``bench`` group.
+    """
     model_app = typer.Typer(no_args_is_help=True, help="Build, train and evaluate the classifier.")
-    bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks.")
     app.add_typer(model_app, name="model")
-    app.add_typer(bench_app, name="bench")
+    if bench_app is None:
+        bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks.")
+        app.add_typer(bench_app, name="bench")
 
     def model_settings(**overrides: Any) -> ModelSettings:
         base = settings_factory().model
@@ -76,14 +82,15 @@ def register(
     ) -> None:
         """Build (or verify) the cached ONNX variants."""
         from shared.inference.assets import load_encoder_assets
-        from shared.inference.variants import ensure_variant
+        from shared.inference.variants import Variant, ensure_variant
 
         settings, assets = model_settings(), load_encoder_assets()
-        names = ("fp32", "int8", "fp16") if variant == "all" else (variant,)
+        known: tuple[Variant, ...] = ("fp32", "int8", "fp16")
+        names = [v for v in known if variant in (v, "all")]
+        if not names:
+            raise typer.BadParameter(f"unknown variant {variant!r}")
         for name in names:
-            if name not in ("fp32", "int8", "fp16"):
-                raise typer.BadParameter(f"unknown variant {name!r}")
-            vf = ensure_variant(name, cache_dir=settings.cache_dir, assets=assets)  # type: ignore[arg-type]
+            vf = ensure_variant(name, cache_dir=settings.cache_dir, assets=assets)
             typer.echo(f"{name}\t{vf.sha256[:8]}\t{vf.path}")
 
     @model_app.command("train")
@@ -147,6 +154,7 @@ def register(
         batch: Annotated[int, typer.Option(min=1)] = 64,
     ) -> None:
         """Score JSONL: {"id","text"} lines in; {"id","scores","unsafe","action"} lines out."""
+        from rich.console import Console
         from rich.progress import Progress
 
         from shared.inference.assets import head_assets_dir
@@ -161,7 +169,9 @@ def register(
         rows = list(_lines(input_file))
         sink = output.open("w", encoding="utf-8") if output else sys.stdout
         try:
-            with Progress(disable=not sys.stderr.isatty(), transient=True) as progress:
+            with Progress(
+                console=Console(stderr=True), disable=not sys.stderr.isatty(), transient=True
+            ) as progress:
                 task = progress.add_task("classifying", total=len(rows))
                 for start in range(0, len(rows), batch):
                     chunk = rows[start : start + batch]

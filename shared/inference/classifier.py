@@ -80,7 +80,10 @@ def build_encoder(
     chosen = resolve_variant(variant or settings.variant, primary)
     vfile = ensure_variant(chosen, cache_dir=settings.cache_dir, assets=assets)
     encoder = open_session(
-        vfile, requested_provider=settings.provider, intra_op_threads=settings.intra_op_threads
+        vfile,
+        requested_provider=settings.provider,
+        intra_op_threads=settings.intra_op_threads,
+        trt_cache=settings.cache_dir / "tensorrt",
     )
     tokenizer = TextTokenizer(assets.tokenizer_file, max_tokens=settings.max_tokens)
     return encoder, tokenizer

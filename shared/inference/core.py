@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort  # type: ignore[import-untyped]
@@ -49,8 +51,29 @@ class Encoder:
         return np.concatenate(embs), np.concatenate([b.text_index for b in batches])
 
 
+def _with_options(providers: list[str], trt_cache: Path | None) -> list[Any]:
+    """TensorRT: fp16 kernels and an engine cache, so engines are built once, not per start."""
+    out: list[Any] = []
+    for name in providers:
+        if name == "TensorrtExecutionProvider" and trt_cache is not None:
+            trt_cache.mkdir(parents=True, exist_ok=True)
+            opts = {
+                "trt_fp16_enable": True,
+                "trt_engine_cache_enable": True,
+                "trt_engine_cache_path": str(trt_cache),
+            }
+            out.append((name, opts))
+        else:
+            out.append(name)
+    return out
+
+
 def open_session(
-    variant_file: VariantFile, *, requested_provider: str, intra_op_threads: int
+    variant_file: VariantFile,
+    *,
+    requested_provider: str,
+    intra_op_threads: int,
+    trt_cache: Path | None = None,
 ) -> Encoder:
     """Open the variant on the chosen providers; raise ProviderUnavailable on a dropped GPU."""
     primary, providers = select_providers(requested_provider, ort.get_available_providers())
@@ -60,7 +83,9 @@ def open_session(
         opts.intra_op_num_threads = intra_op_threads
     opts.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(variant_file.path), opts, providers=providers)
+        session = ort.InferenceSession(
+            str(variant_file.path), opts, providers=_with_options(providers, trt_cache)
+        )
     except Exception as exc:  # ORT raises bare RuntimeError/Fail subclasses
         raise ConfigurationError(f"cannot open {variant_file.path}: {exc}") from exc
     used = check_session_providers(primary, requested_provider, session.get_providers())

@@ -18,6 +18,8 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -64,6 +66,29 @@ def _atomic_save(model: onnx.ModelProto, dest: Path) -> str:
             os.unlink(tmp)
     dest.with_suffix(".sha256").write_text(digest + "\n", encoding="utf-8")
     return digest
+
+
+class _DropOrtRecords(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "onnxruntime" not in record.pathname
+
+
+@contextmanager
+def _quiet_builders() -> Iterator[None]:
+    """The optimizer and quantizer log advice at INFO/WARNING (some via the root logger)."""
+    names = ("onnxruntime.transformers", "onnxruntime.quantization")
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in names]
+    drop = _DropOrtRecords()
+    root = logging.getLogger()
+    for lg, _ in saved:
+        lg.setLevel(logging.ERROR)
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+        for lg, level in saved:
+            lg.setLevel(level)
 
 
 def _optimize(raw: onnx.ModelProto, hidden: int, heads: int, *, use_gpu: bool) -> onnx.ModelProto:
@@ -135,9 +160,11 @@ def ensure_variant(variant: Variant, *, cache_dir: Path, assets: EncoderAssets) 
     cfg_hidden, cfg_heads = assets.hidden_size, assets.num_heads
     if variant == "int8":
         fp32 = ensure_variant("fp32", cache_dir=cache_dir, assets=assets)
-        model = _quantize_int8(fp32.path)
+        with _quiet_builders():
+            model = _quantize_int8(fp32.path)
     else:
         raw = build_encoder_graph(assets.model_dir)
-        model = _optimize(raw, cfg_hidden, cfg_heads, use_gpu=variant == "fp16")
+        with _quiet_builders():
+            model = _optimize(raw, cfg_hidden, cfg_heads, use_gpu=variant == "fp16")
     digest = _atomic_save(model, path)
     return VariantFile(variant, path, digest)

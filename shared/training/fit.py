@@ -96,12 +96,18 @@ def ece(prob: F, y: F, bins: int = 15) -> float:
 
 
 def choose_threshold(
-    prob: F, y: F, benign: NDArray[np.bool_], *, max_fpr: float
+    prob: F, y: F, benign: NDArray[np.bool_], *, max_fpr: float, beta: float = 0.5
 ) -> dict[str, float]:
-    """The threshold with the best F1 among those whose FPR on benign rows is at most max_fpr."""
+    """The threshold with the best F-beta among those with benign FPR at most ``max_fpr``.
+
+    beta = 0.5 weighs precision twice as much as recall: a refused legitimate request is a
+    failure the product measures, and weak categories otherwise get very low thresholds.
+    """
     known = ~np.isnan(y)
-    best = {"threshold": 0.5, "f1": 0.0, "precision": 0.0, "recall": 0.0, "benign_fpr": 0.0}
+    best = {"threshold": 0.5, "fbeta": 0.0, "f1": 0.0, "precision": 0.0, "recall": 0.0}
+    best["benign_fpr"] = 0.0
     n_benign = max(int(benign.sum()), 1)
+    b2 = beta * beta
     for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
         flagged = prob >= t
         tp = float((flagged & known & (y == 1)).sum())
@@ -111,11 +117,12 @@ def choose_threshold(
         if fpr > max_fpr or tp == 0:
             continue
         prec, rec = tp / (tp + fp), tp / (tp + fn)
-        f1 = 2 * prec * rec / (prec + rec)
-        if f1 > best["f1"]:
+        fbeta = (1 + b2) * prec * rec / (b2 * prec + rec)
+        if fbeta > best["fbeta"]:
             best = {
                 "threshold": float(t),
-                "f1": f1,
+                "fbeta": fbeta,
+                "f1": 2 * prec * rec / (prec + rec),
                 "precision": prec,
                 "recall": rec,
                 "benign_fpr": fpr,

@@ -1,10 +1,10 @@
 """``clearpath model train``: fit the head on the permissive pool, calibrate, pick thresholds.
 
 Recipe (see docs/MODEL_CARD.md): first-window embeddings of the int8 encoder; a small MLP
-(one hidden ReLU layer of 256, masked multi-label BCE, class-balanced per label and
+(one hidden ReLU layer of 512, masked multi-label BCE, class-balanced per label and
 source-weighted) on the fixed train split of the permissive sources; Platt calibration and
-thresholds (best F1 with benign FPR <= 2 %) on the validation split. Writes head.npz,
-head.json and thresholds.json to ``out_dir``.
+thresholds (best F0.5 with benign FPR <= 2 %) on the validation split.
+Writes head.npz, head.json and thresholds.json to ``out_dir``.
 """
 
 from __future__ import annotations
@@ -31,11 +31,23 @@ from shared.training.fit import (
 )
 from shared.training.mlp import fit_mlp
 
-__all__ = ["EPOCHS", "HIDDEN", "MAX_BENIGN_FPR", "TrainedHead", "fit_head", "save_head"]
+__all__ = [
+    "EPOCHS",
+    "HIDDEN",
+    "MAX_BENIGN_FPR",
+    "THRESHOLD_BETA",
+    "TrainedHead",
+    "fit_head",
+    "save_head",
+]
 
-HIDDEN = 256
-EPOCHS = 30
+HIDDEN = 512
+EPOCHS = 40
 MAX_BENIGN_FPR = 0.02
+#: F-beta for threshold choice: precision counts twice as much as recall.
+THRESHOLD_BETA = 0.5
+
+
 F = NDArray[np.float64]
 
 
@@ -92,7 +104,9 @@ def fit_head(
     prob = head.probabilities(first[holdout])
     benign = y[holdout, LABELS.index("unsafe")] == 0
     thresholds = {
-        lab: choose_threshold(prob[:, j], y[holdout, j], benign, max_fpr=MAX_BENIGN_FPR)
+        lab: choose_threshold(
+            prob[:, j], y[holdout, j], benign, max_fpr=MAX_BENIGN_FPR, beta=THRESHOLD_BETA
+        )
         for j, lab in enumerate(LABELS)
     }
     return TrainedHead((hidden, out), calib, thresholds)
@@ -121,7 +135,7 @@ def save_head(head: TrainedHead, out_dir: Path, *, recipe: dict[str, object]) ->
     (out_dir / "head.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     thresholds = {
         "version": version,
-        "chosen_by": f"best F1 on the validation split with benign FPR <= {MAX_BENIGN_FPR}",
+        "chosen_by": f"best F0.5 on the validation split with benign FPR <= {MAX_BENIGN_FPR}",
         "thresholds": {lab: t["threshold"] for lab, t in head.thresholds.items()},
         "validation": head.thresholds,
     }

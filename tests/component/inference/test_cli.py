@@ -82,3 +82,33 @@ def test_model_commands_are_registered(int8_settings: ModelSettings) -> None:
     assert result.exit_code == 0
     for name in ("build", "train", "eval"):
         assert name in result.output
+
+
+def test_bench_rows_have_the_documented_fields(classifier: OnnxClassifier) -> None:
+    from shared.inference.bench import bench_encoder
+
+    rows = bench_encoder(
+        classifier._encoder, classifier._head, batches=(1, 4), seq_lens=(8,), seconds=0.0,
+        min_iterations=2,
+    )  # fmt: skip
+    assert [(r.batch, r.seq_len) for r in rows] == [(1, 8), (4, 8)]
+    for r in rows:
+        d = r.as_dict()
+        assert {"variant", "provider", "batch", "seq_len", "msgs_per_s", "p50_ms", "p99_ms"} <= set(
+            d
+        )
+        assert d["variant"] == "int8" and d["provider"] == "cpu" and r.msgs_per_s > 0
+
+
+def test_bench_model_joins_an_existing_bench_group(int8_settings: ModelSettings) -> None:
+    app, bench = typer.Typer(), typer.Typer()
+
+    @bench.command("pipeline")
+    def pipeline() -> None:
+        """Someone else's benchmark."""
+
+    app.add_typer(bench, name="bench")
+    register(app, settings_factory=lambda: Settings(model=int8_settings), bench_app=bench)
+    result = CliRunner().invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0
+    assert "pipeline" in result.output and "model" in result.output

@@ -35,7 +35,8 @@ F = NDArray[np.float64]
 def _ln(x: F, w: F, b: F, eps: float = 1e-12) -> F:
     mu = x.mean(-1, keepdims=True)
     var = ((x - mu) ** 2).mean(-1, keepdims=True)
-    return (x - mu) / np.sqrt(var + eps) * w + b
+    out: F = (x - mu) / np.sqrt(var + eps) * w + b
+    return out
 
 
 def _lin(x: F, p: dict[str, F], name: str) -> F:
