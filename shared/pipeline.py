@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared.core.appeal import AppealSigner
-from shared.core.detection import DetectionInput, Detector, run_detectors
+from shared.core.detection import DetectionInput, Detector, Findings, combine, run_detectors
+from shared.core.lexical_detector import LexicalDetector
 from shared.core.pii import redact
 from shared.core.policy import evaluate
 from shared.core.policy_model import Policy
@@ -23,11 +24,12 @@ from shared.schemas import (
     Decision,
     DecisionMessage,
     Detection,
+    Intent,
     ModerationRequest,
     Verdict,
 )
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "scored_decider"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +105,32 @@ class Pipeline:
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
+
+
+def scored_decider(
+    policy: Policy,
+) -> Callable[[str, dict[str, float], str | None, str | None], str]:
+    """``(text, classifier scores, profile, intent purpose) -> action`` through the real policy.
+
+    For batch scoring (``clearpath classify``), where the classifier already ran: the lexical
+    and PII detectors and the policy decide the action exactly as the pipeline would.
+    """
+    lexical = LexicalDetector(lists_for=policy.lists_for)
+
+    def decide(
+        text: str, scores: dict[str, float], profile: str | None, purpose: str | None
+    ) -> str:
+        request = ModerationRequest(
+            request_id="classify",
+            tenant_id="classify",
+            text=text,
+            profile=profile or "public_assistant",
+            intent=Intent.model_validate({"purpose": purpose}) if purpose else None,
+            submitted_at=datetime.fromtimestamp(0, UTC),  # not used by the policy
+        )
+        found = lexical.detect([DetectionInput(text=text, tenant_id=request.tenant_id)])[0]
+        classifier = Findings(scores={k: v for k, v in scores.items() if k != "unsafe"})
+        detection = combine([found, classifier], model_version="classify")
+        return evaluate(detection, request, policy).action
+
+    return decide

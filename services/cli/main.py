@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import check, demo, policy, stack, worker
+from services.cli import check, demo, model, policy, stack, worker
 
 __all__ = ["build_app", "main"]
 
@@ -15,6 +15,9 @@ def build_app() -> typer.Typer:
     )
     for module in (check, stack, policy, worker, demo):
         module.register(app)
+    bench = typer.Typer(no_args_is_help=True, help="Benchmarks that print numbers.")
+    app.add_typer(bench, name="bench")
+    model.register(app, bench_app=bench)
     return app
 
 

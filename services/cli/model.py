@@ -1,8 +1,7 @@
 """``clearpath model build|train|eval``, ``clearpath classify`` and ``clearpath bench model``.
 
-``register(app)`` adds them to the main Typer app. ``classify`` takes its action from an
-injected ``decide(text, scores, profile, intent) -> action``; without one it applies the
-threshold rule in :func:`threshold_action` (the lead wires shared/core/policy here).
+``register(app)`` adds them to the main Typer app. ``classify`` takes its action from the
+policy engine (:func:`shared.pipeline.scored_decider`) unless a ``decide`` is injected.
 """
 
 from __future__ import annotations
@@ -17,22 +16,10 @@ import typer
 
 from shared.settings import ModelSettings, Settings
 
-__all__ = ["Decide", "register", "threshold_action"]
+__all__ = ["Decide", "register"]
 
 #: (text, scores incl. "unsafe", profile or None, intent purpose or None) -> action.
 Decide = Callable[[str, dict[str, float], str | None, str | None], str]
-_ACTION_FOR = {"self_harm": "refer", "specialized_advice": "allow_with_guidance"}
-_RESTRICTIVENESS = ("allow", "allow_with_guidance", "refer", "redact", "refuse", "escalate")
-
-
-def threshold_action(scores: Mapping[str, float], thresholds: Mapping[str, float]) -> str:
-    """Stand-in policy: the most restrictive action among categories at or over threshold."""
-    actions = [
-        _ACTION_FOR.get(cat, "refuse")
-        for cat, score in scores.items()
-        if cat != "unsafe" and cat in thresholds and score >= thresholds[cat]
-    ]
-    return max(actions, key=_RESTRICTIVENESS.index, default="allow")
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -157,15 +144,13 @@ def register(
         from rich.console import Console
         from rich.progress import Progress
 
-        from shared.inference.assets import head_assets_dir
         from shared.inference.classifier import build_classifier
-        from shared.inference.post import load_thresholds
+        from shared.pipeline import scored_decider
+        from shared.policy.loader import load_policy
 
         clf = build_classifier(model_settings())
-        thresholds = load_thresholds(head_assets_dir())
-        # LEAD: pass decide=<shared.core.policy evaluate adapter> to register(); until then the
-        # threshold rule over shipped thresholds.json stands in for the policy engine.
-        rule: Decide = decide or (lambda _t, scores, _p, _i: threshold_action(scores, thresholds))
+        settings = settings_factory()
+        rule: Decide = decide or scored_decider(load_policy(settings.policy.path))
         rows = list(_lines(input_file))
         sink = output.open("w", encoding="utf-8") if output else sys.stdout
         try:

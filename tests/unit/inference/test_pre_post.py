@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.cli.model import threshold_action
 from shared.errors import ConfigurationError
 from shared.inference.assets import load_encoder_assets
 from shared.inference.post import load_head, load_thresholds, max_over_windows, sigmoid
@@ -79,10 +78,3 @@ def test_shipped_thresholds_cover_every_label() -> None:
     labels = json.loads((head_assets_dir() / "head.json").read_text())["labels"]
     assert set(labels) == set(thresholds)
     assert all(0.0 < t < 1.0 for t in thresholds.values())
-
-
-def test_threshold_action_picks_the_most_restrictive() -> None:
-    t = {"self_harm": 0.5, "violence": 0.5, "unsafe": 0.5}
-    assert threshold_action({"self_harm": 0.1, "violence": 0.2, "unsafe": 0.9}, t) == "allow"
-    assert threshold_action({"self_harm": 0.8, "violence": 0.2}, t) == "refer"
-    assert threshold_action({"self_harm": 0.8, "violence": 0.6}, t) == "refuse"
