@@ -32,6 +32,10 @@ class WorkerMetrics:
     dead_letters: Counter
     build: Info
     up: Gauge
+    cache_lookups: Counter
+    cache_errors: Counter
+    inference_seconds: Histogram
+    consumer_lag: Gauge
 
     @classmethod
     def create(cls, *, stage: str) -> WorkerMetrics:
@@ -85,6 +89,32 @@ class WorkerMetrics:
                 "clearpath_worker_ready",
                 "1 when the worker consumes.",
                 ["stage"],
+                registry=registry,
+            ),
+            # hit, miss, bypass (tenant opted out, or the breaker is open)
+            cache_lookups=Counter(
+                "clearpath_cache_lookups_total",
+                "Verdict cache look-ups by result.",
+                ["result"],
+                registry=registry,
+            ),
+            cache_errors=Counter(
+                "clearpath_cache_errors_total",
+                "Verdict cache operations that failed.",
+                ["operation"],
+                registry=registry,
+            ),
+            inference_seconds=Histogram(
+                "clearpath_inference_duration_seconds",
+                "Detector time per batch.",
+                ["detector"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                "clearpath_consumer_lag_messages",
+                "Records behind the log end, per partition.",
+                ["group", "partition"],
                 registry=registry,
             ),
         )
