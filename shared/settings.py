@@ -17,10 +17,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.schemas import MAX_TEXT_BYTES
 
 __all__ = [
+    "CacheSettings",
     "DetectionSettings",
     "KafkaSettings",
     "ModelSettings",
     "PolicySettings",
+    "PrometheusSettings",
     "RedisSettings",
     "ResponseSettings",
     "Settings",
@@ -60,6 +62,23 @@ class RedisSettings(_Section):
     url: str | None = Field(
         default=None, description="External Redis; None means the local stack's."
     )
+
+
+class CacheSettings(_Section):
+    """The Redis verdict cache: a lookup short-circuits repeated messages."""
+
+    enabled: bool = True
+    ttl_s: int = Field(default=3600, ge=1, description="How long a cached verdict lives.")
+    timeout_ms: int = Field(default=50, ge=1, description="Bound on one Redis round trip.")
+    breaker_failures: int = Field(default=5, ge=1, description="Failures that open the breaker.")
+    breaker_reset_s: float = Field(default=5.0, gt=0, description="Open time before a retry.")
+
+
+class PrometheusSettings(_Section):
+    url: str | None = Field(
+        default=None, description="External Prometheus; None means the local stack's."
+    )
+    scrape_interval_s: float = Field(default=2.0, gt=0)
 
 
 class StackSettings(_Section):
@@ -143,6 +162,8 @@ class Settings(BaseSettings):
 
     kafka: KafkaSettings = KafkaSettings()
     redis: RedisSettings = RedisSettings()
+    cache: CacheSettings = CacheSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
     stack: StackSettings = StackSettings()
     policy: PolicySettings = PolicySettings()
     detection: DetectionSettings = DetectionSettings()
