@@ -26,7 +26,7 @@ def build_detectors(settings: Settings, *, lexical: LexicalDetector) -> tuple[De
     if choice == "none":
         return tuple(detectors)
     try:
-        from shared.inference.classifier import build_classifier  # noqa: PLC0415 - heavy import
+        from shared.inference.classifier import build_classifier  # heavy: imported only when used
 
         detectors.append(build_classifier(settings.model))
     except (ImportError, ConfigurationError) as exc:

@@ -29,6 +29,7 @@ __all__ = [
     "BatchHandler",
     "BatchObserver",
     "Incoming",
+    "LagObserver",
     "Outgoing",
     "TransactionalLoop",
     "client_config",
@@ -59,6 +60,9 @@ class Outgoing:
 BatchHandler = Callable[[Sequence[Incoming]], Sequence[Outgoing]]
 #: Called after each committed batch with (records consumed, seconds spent in the handler).
 BatchObserver = Callable[[int, float], None]
+#: Called every ``lag_interval_s`` with (group, partition, records behind the log end) per
+#: assigned partition, and with lag None for a partition this member no longer owns.
+LagObserver = Callable[[str, int, int | None], None]
 
 
 def client_config(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
@@ -95,8 +99,14 @@ class TransactionalLoop:
         session_timeout_ms: int = 10_000,
         group_instance_id: str | None = None,
         observer: BatchObserver | None = None,
+        lag_observer: LagObserver | None = None,
+        lag_interval_s: float = 5.0,
     ) -> None:
         self._input_topic = input_topic
+        self._group_id = group_id
+        self._lag_observer = lag_observer
+        self._lag_interval_s = lag_interval_s
+        self._lag_due = 0.0
         self._handler = handler
         self._batch_max = batch_max
         self._batch_wait_s = batch_wait_ms / 1000
@@ -131,13 +141,19 @@ class TransactionalLoop:
         """Run until ``stop`` is set; the batch in hand is finished and committed first."""
         self._producer.init_transactions(30)
         # Ready once the group has handed this member its partitions (possibly none).
-        self._consumer.subscribe([self._input_topic], on_assign=lambda _c, _p: self.ready.set())
+        self._consumer.subscribe(
+            [self._input_topic],
+            on_assign=lambda _c, _p: self.ready.set(),
+            on_revoke=lambda _c, parts: self._forget(parts),
+            on_lost=lambda _c, parts: self._forget(parts),
+        )
         try:
             while not stop.is_set():
                 messages = self._consumer.consume(self._batch_max, self._batch_wait_s)
                 batch = [_incoming(m) for m in messages if self._usable(m)]
                 if batch:
                     self._process(batch)
+                self._report_lag()
         finally:
             self._consumer.close()
             self._producer.flush(10)
@@ -218,3 +234,43 @@ class TransactionalLoop:
             # A partition no longer assigned is resumed by its new owner from the committed offset.
             with contextlib.suppress(KafkaException):
                 self._consumer.seek(TopicPartition(topic, partition, offset))
+
+    # -- consumer lag --------------------------------------------------------------------
+
+    def _report_lag(self) -> None:
+        """Every ``lag_interval_s`` (not every batch): log end - position per owned partition.
+
+        The high watermark comes from the last fetch response (``cached=True``, no round
+        trip); before the first fetch, or before the first record, the broker is asked.
+        """
+        now = time.monotonic()
+        if self._lag_observer is None or now < self._lag_due:
+            return
+        self._lag_due = now + self._lag_interval_s
+        try:
+            owned = self._consumer.assignment()
+            if not owned:
+                return
+            positions = self._consumer.position(owned)
+            unknown = [tp for tp in positions if tp.offset < 0]
+            committed = (
+                {tp.partition: tp.offset for tp in self._consumer.committed(unknown, timeout=2.0)}
+                if unknown
+                else {}
+            )
+            for tp in positions:
+                _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                if high < 0:
+                    _low, high = self._consumer.get_watermark_offsets(tp, timeout=2.0)
+                position = tp.offset if tp.offset >= 0 else committed.get(tp.partition, -1)
+                if position < 0:
+                    position = _low  # nothing committed yet: everything retained is behind
+                self._lag_observer(self._group_id, tp.partition, max(0, high - position))
+        except KafkaException:
+            return  # a metric must never stop the loop; the next interval tries again
+
+    def _forget(self, partitions: Sequence[TopicPartition]) -> None:
+        """Revoked or lost partitions: their lag is another member's to report now."""
+        if self._lag_observer is not None:
+            for tp in partitions:
+                self._lag_observer(self._group_id, tp.partition, None)

@@ -6,7 +6,7 @@ from shared.errors import ConfigurationError
 from shared.settings import Settings
 from shared.stack import LocalStack
 
-__all__ = ["kafka_bootstrap"]
+__all__ = ["kafka_bootstrap", "redis_url"]
 
 
 def kafka_bootstrap(settings: Settings) -> str:
@@ -20,3 +20,14 @@ def kafka_bootstrap(settings: Settings) -> str:
             "with `clearpath stack up`"
         )
     return status.kafka_bootstrap
+
+
+def redis_url(settings: Settings) -> str | None:
+    """``redis.url`` from settings, else the local stack's Redis if it runs, else None.
+
+    None rather than an error: Redis only backs the verdict cache, which is optional.
+    """
+    if settings.redis.url:
+        return settings.redis.url
+    status = LocalStack(settings).status()
+    return status.redis_url if status.redis.running else None

@@ -127,7 +127,8 @@ def _wait_for_leaders(admin: AdminClient, names: list[str], *, timeout_s: float)
         except KafkaException as exc:
             raise InfrastructureError(f"cannot read cluster metadata: {exc}") from exc
         missing = [
-            name for name in names
+            name
+            for name in names
             if name not in topics
             or topics[name].error is not None
             or not topics[name].partitions

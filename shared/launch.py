@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,9 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.errors import StackError
-from shared.stack.process import free_port
+from shared.stack.process import file_lock, free_port, port_in_use
+from shared.stack.prometheus import targets_file
 
-__all__ = ["WorkerProcess", "start_worker", "stop_workers", "wait_ready"]
+__all__ = [
+    "WorkerProcess",
+    "register_targets",
+    "start_worker",
+    "stop_workers",
+    "unregister_targets",
+    "wait_ready",
+]
 
 STAGES = ("detection", "policy", "response")
 
@@ -29,6 +38,11 @@ class WorkerProcess:
     metrics_url: str
     log_path: Path
     env: dict[str, str] = field(repr=False, default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        """``host:port`` of its metrics endpoint, as Prometheus scrapes it."""
+        return self.metrics_url.removeprefix("http://")
 
     @property
     def pid(self) -> int:
@@ -108,3 +122,46 @@ def wait_ready(workers: Sequence[WorkerProcess], *, timeout_s: float = 180.0) ->
 def stop_workers(workers: Sequence[WorkerProcess]) -> None:
     for worker in workers:
         worker.stop()
+
+
+def _update_targets(state_dir: Path, drop: set[str], add: list[dict[str, object]]) -> Path:
+    path = targets_file(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(path.with_name("targets.lock")):
+        try:
+            groups = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            groups = []
+        kept = []
+        for group in groups if isinstance(groups, list) else []:
+            targets = group.get("targets", []) if isinstance(group, dict) else []
+            # Entries of workers that died without unregistering listen on nothing: pruned.
+            if (
+                targets
+                and not set(targets) & drop
+                and all(port_in_use(int(t.rpartition(":")[2])) for t in targets)
+            ):
+                kept.append(group)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(kept + add, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)  # Prometheus watches the file: an atomic rename, never a half file
+    return path
+
+
+def register_targets(
+    state_dir: Path, workers: Sequence[WorkerProcess], *, labels: Mapping[str, str] | None = None
+) -> Path:
+    """Add ``workers`` to ``<state>/prometheus/targets.json`` (file-based discovery).
+
+    Each worker is one target group labelled with its ``stage`` (plus ``labels``); entries
+    for the same address are replaced and entries nobody listens on any more are dropped.
+    """
+    add: list[dict[str, object]] = [
+        {"targets": [w.target], "labels": {**(labels or {}), "stage": w.stage}} for w in workers
+    ]
+    return _update_targets(state_dir, {w.target for w in workers}, add)
+
+
+def unregister_targets(state_dir: Path, workers: Sequence[WorkerProcess]) -> None:
+    """Remove ``workers`` from the targets file (they are stopping)."""
+    _update_targets(state_dir, {w.target for w in workers}, [])

@@ -121,8 +121,12 @@ class WorkerMetrics:
 
     def observe_verdict(self, verdict: Verdict, message: DecisionMessage) -> None:
         """Count a published verdict: action by primary category and profile, end-to-end latency."""
-        decision = message.decision
-        category = decision.primary_category or "none"
+        self.observe_cached_verdict(verdict, category=message.decision.primary_category)
+
+    def observe_cached_verdict(self, verdict: Verdict, *, category: str | None) -> None:
+        """Count a verdict published without a decision message (a cache hit): ``category`` is
+        the primary category it was decided for."""
+        category = category or "none"
         self.verdicts.labels(verdict.action, category, verdict.profile).inc()
         if verdict.intent_applied:
             self.intent_applied.labels(category, verdict.profile).inc()

@@ -11,9 +11,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from shared.core.appeal import AppealSigner
+from shared.core.cached_verdict import CachedVerdict, from_cached, to_cached
 from shared.core.detection import DetectionInput, Detector, Findings, combine, run_detectors
+from shared.core.fingerprint import cache_key
 from shared.core.lexical_detector import LexicalDetector
 from shared.core.pii import redact
 from shared.core.policy import evaluate
@@ -28,6 +31,9 @@ from shared.schemas import (
     ModerationRequest,
     Verdict,
 )
+
+if TYPE_CHECKING:
+    from shared.cache import VerdictCache
 
 __all__ = ["Pipeline", "scored_decider"]
 
@@ -79,9 +85,69 @@ class Pipeline:
             extra_timings=extra_timings or {},
         )
 
-    def check(self, request: ModerationRequest, *, clock: Callable[[], datetime]) -> Verdict:
-        """One request through all three layers in-process (``clearpath check``, the gateway)."""
+    def cache_key(
+        self, request: ModerationRequest, *, model_version: str | None = None
+    ) -> str | None:
+        """``request``'s verdict cache key under this policy and ``model_version`` (default:
+        these detectors), or None when its tenant opted out of the cache."""
+        if not self.policy.cache_allowed(request.tenant_id):
+            return None
+        return cache_key(
+            request,
+            policy_fingerprint=self.policy.fingerprint(request.tenant_id),
+            model_version=model_version or self.model_version,
+        )
+
+    def cache_entry(
+        self, verdict: Verdict, message: DecisionMessage
+    ) -> tuple[str, CachedVerdict] | None:
+        """The cache entry for ``verdict``, just composed from ``message``.
+
+        Keyed by the detectors that served the detection. None when the tenant opted out,
+        or when the decision was made under another policy version than this process
+        holds (a rollout in progress): the key would claim a policy the verdict never saw.
+        """
+        request = message.request
+        if message.decision.policy_version != self.policy.version_for(request.tenant_id):
+            return None
+        key = self.cache_key(request, model_version=message.detection.model_version)
+        if key is None:
+            return None
+        category = message.decision.primary_category
+        return key, to_cached(verdict, category=category, text=request.text)
+
+    def from_cache(
+        self,
+        cached: CachedVerdict,
+        request: ModerationRequest,
+        *,
+        now: datetime,
+        timings_ms: Mapping[str, float],
+    ) -> Verdict:
+        """A cached verdict as ``request``'s, with an appeal token signed for it."""
+        return from_cached(
+            cached, request, now=now, sign_appeal=self.sign_appeal, timings_ms=timings_ms
+        )
+
+    def check(
+        self,
+        request: ModerationRequest,
+        *,
+        clock: Callable[[], datetime],
+        cache: VerdictCache | None = None,
+    ) -> Verdict:
+        """One request through all three layers in-process (``clearpath check``, the gateway).
+
+        With ``cache``, a stored verdict answers a repeated request, and a fresh verdict
+        is stored (a cache that fails only costs the look-up).
+        """
         started = time.perf_counter()
+        if cache is not None:
+            cached = cache.get_many([self.cache_key(request)], texts=[request.text])[0]
+            if cached is not None:
+                timings = {"cache": _ms(time.perf_counter() - started)}
+                return self.from_cache(cached, request, now=clock(), timings_ms=timings)
+            started = time.perf_counter()
         detection = self.detect([request])[0]
         detected = time.perf_counter()
         decision = self.decide(request, detection)
@@ -96,11 +162,15 @@ class Pipeline:
             },
         )
         verdict = self.respond(message, now=clock())
-        return verdict.model_copy(
+        verdict = verdict.model_copy(
             update={
                 "timings_ms": {**verdict.timings_ms, "response": _ms(time.perf_counter() - decided)}
             }
         )
+        entry = self.cache_entry(verdict, message) if cache is not None else None
+        if cache is not None and entry is not None:
+            cache.put_many([entry])
+        return verdict
 
 
 def _ms(seconds: float) -> float:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
 from typing import Literal
 
 from shared.broker import BatchHandler, TransactionalLoop, client_config
+from shared.cache import NullVerdictCache, VerdictCache, build_cache, metrics_observer
+from shared.detector_timing import timed_pipeline
 from shared.health import HealthServer
 from shared.metrics import WorkerMetrics
 from shared.pipeline import Pipeline
@@ -41,6 +44,7 @@ class StageDeps:
     ctx: StageContext
     max_text_bytes: int
     metrics: WorkerMetrics
+    cache: VerdictCache = field(default_factory=NullVerdictCache)
 
 
 log = logging.getLogger("clearpath.worker")
@@ -54,6 +58,7 @@ class Worker:
     loop: TransactionalLoop
     metrics: WorkerMetrics
     health: HealthServer
+    cache: VerdictCache = field(default_factory=NullVerdictCache)
 
     def run(self) -> int:
         stop = threading.Event()
@@ -71,6 +76,7 @@ class Worker:
         finally:
             self.metrics.up.labels(self.stage).set(0)
             self.health.stop()
+            self.cache.close()
         log.info("stage=%s stopped cleanly", self.stage)
         return 0
 
@@ -85,6 +91,7 @@ def build_worker(
     build_handler: Callable[[StageContext], BatchHandler],
     metrics: WorkerMetrics,
     clock: Callable[[], datetime],
+    cache: VerdictCache | None = None,
 ) -> Worker:
     """Wire one stage: its handler, the transactional loop, metrics and the health server."""
     ctx = StageContext(stage=stage, deadletter_topic=_deadletter_topic(settings), clock=clock)
@@ -96,6 +103,13 @@ def build_worker(
         metrics.stage_seconds.labels(stage).observe(seconds)
         for reason in ctx.dead_lettered:
             metrics.dead_letters.labels(stage, reason).inc()
+
+    def lag_observed(group: str, partition: int, lag: int | None) -> None:
+        if lag is None:  # revoked: drop the series instead of freezing its last value
+            with contextlib.suppress(KeyError):
+                metrics.consumer_lag.remove(group, str(partition))
+        else:
+            metrics.consumer_lag.labels(group, str(partition)).set(lag)
 
     loop = TransactionalLoop(
         base_config=client_config(settings.kafka, bootstrap),
@@ -109,6 +123,7 @@ def build_worker(
         session_timeout_ms=settings.kafka.session_timeout_ms,
         group_instance_id=f"{group_id}.{settings.worker.instance_id}",
         observer=observed,
+        lag_observer=lag_observed,
     )
 
     def ready() -> bool:
@@ -122,7 +137,9 @@ def build_worker(
         registry=metrics.registry,
         ready=ready,
     )
-    return Worker(stage=stage, loop=loop, metrics=metrics, health=health)
+    return Worker(
+        stage=stage, loop=loop, metrics=metrics, health=health, cache=cache or NullVerdictCache()
+    )
 
 
 def topics_for(settings: Settings) -> TopicSet:
@@ -140,6 +157,9 @@ def _deadletter_topic(settings: Settings) -> str:
     return topics_for(settings).deadletter
 
 
+#: Stages that use the verdict cache: detection reads it, response writes it.
+_CACHED_STAGES: frozenset[StageName] = frozenset({"detection", "response"})
+
 #: Where each stage reads from: (its input topic, its consumer group).
 _WIRING: dict[StageName, tuple[Callable[[TopicSet], str], Callable[[GroupSet], str]]] = {
     "detection": (lambda t: t.requests, lambda g: g.detection),
@@ -156,10 +176,24 @@ def create_stage_worker(
     bootstrap: str,
     clock: Callable[[], datetime],
     handler_factory: Callable[[StageDeps], BatchHandler],
+    cache: VerdictCache | None = None,
 ) -> Worker:
-    """A stage's worker: its topics and group, metrics, and the handler its factory builds."""
+    """A stage's worker: its topics and group, metrics, the verdict cache (built from
+    settings unless given) and the handler its factory builds."""
     topics = topics_for(settings)
     metrics = WorkerMetrics.create(stage=stage)
+    if cache is None:
+        observer = metrics_observer(metrics)
+        cache = (
+            build_cache(settings, observer=observer)
+            if stage in _CACHED_STAGES
+            else NullVerdictCache()
+        )
+
+    def observe_inference(detector: str, seconds: float) -> None:
+        metrics.inference_seconds.labels(detector).observe(seconds)
+
+    pipeline = timed_pipeline(pipeline, observe=observe_inference)
     metrics.build.info(
         {"model_version": pipeline.model_version, "policy": pipeline.policy.version_for("")}
     )
@@ -173,6 +207,7 @@ def create_stage_worker(
                 ctx=ctx,
                 max_text_bytes=settings.detection.max_text_bytes,
                 metrics=metrics,
+                cache=cache,
             )
         )
 
@@ -185,4 +220,5 @@ def create_stage_worker(
         build_handler=handler,
         metrics=metrics,
         clock=clock,
+        cache=cache,
     )

@@ -52,7 +52,7 @@ def _table(status: StackStatus) -> Table:
 
 
 def up(json_output: JsonOption = False) -> None:
-    """Start Kafka and Redis (or use the external ones in settings) and create the topics."""
+    """Start Kafka, Redis and Prometheus (or use external ones in settings); create topics."""
     console, err = Console(), Console(stderr=True)
     stack = _stack(err, quiet=json_output)
     try:
@@ -66,6 +66,8 @@ def up(json_output: JsonOption = False) -> None:
     console.print(_table(status))
     console.print(f"KAFKA_BOOTSTRAP={endpoints.kafka_bootstrap}", highlight=False)
     console.print(f"REDIS_URL={endpoints.redis_url}", highlight=False)
+    if endpoints.prometheus_url:
+        console.print(f"PROMETHEUS_URL={endpoints.prometheus_url}", highlight=False)
 
 
 def down(json_output: JsonOption = False) -> None:

@@ -13,11 +13,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from services.demo.prom_summary import print_prometheus_summary
 from services.demo.samples import SAMPLES, Sample
 from shared.broker import client_config
 from shared.client import RequestProducer, VerdictReader
 from shared.clock import utcnow
-from shared.launch import WorkerProcess, start_worker, stop_workers, wait_ready
+from shared.launch import (
+    WorkerProcess,
+    register_targets,
+    start_worker,
+    stop_workers,
+    unregister_targets,
+    wait_ready,
+)
 from shared.schemas import Intent, ModerationRequest, Verdict
 from shared.settings import Settings
 from shared.stack import LocalStack
@@ -69,9 +77,12 @@ def run_demo(
     stack = LocalStack(settings, progress=lambda line: console.print(f"[dim]{line}[/]"))
     was_running = stack.status().running
     console.rule("Clearpath demo")
-    console.print("starting the local stack (Kafka, Redis)…")
+    console.print("starting the local stack (Kafka, Redis, Prometheus)…")
     endpoints = stack.up()
-    console.print(f"kafka {endpoints.kafka_bootstrap} · redis {endpoints.redis_url}")
+    console.print(
+        f"kafka {endpoints.kafka_bootstrap} · redis {endpoints.redis_url}"
+        f" · prometheus {endpoints.prometheus_url}"
+    )
     workers: list[WorkerProcess] = []
     try:
         env = {
@@ -86,9 +97,13 @@ def run_demo(
             for stage in ("detection", "policy", "response")
         ]
         wait_ready(workers)
-        return _stream(settings, console, endpoints.kafka_bootstrap, workers, repeat, timeout_s)
+        register_targets(stack.state_dir, workers)  # Prometheus discovers them from the file
+        result = _stream(settings, console, endpoints.kafka_bootstrap, workers, repeat, timeout_s)
+        print_prometheus_summary(console, endpoints.prometheus_url, verdicts=len(result.verdicts))
+        return result
     finally:
         console.print("stopping the workers…")
+        unregister_targets(stack.state_dir, workers)
         stop_workers(workers)
         if not keep and not was_running:
             console.print("stopping the local stack…")

@@ -1,4 +1,15 @@
-"""Detection handler: decode requests, detect the whole batch at once, publish detections."""
+"""Detection handler: decode requests, answer repeats from the verdict cache, detect the rest.
+
+One ``MGET`` looks the whole batch up. A hit is published straight to the verdicts topic
+(``cache_hit=True``, this request's ids, a freshly signed appeal token); the misses are
+detected together and go on to the policy stage as before.
+
+Order within a conversation: once a conversation has a miss in the batch, its later
+messages are treated as misses too, so a hit never overtakes an earlier message of its
+conversation in the same batch. (A hit can still overtake a miss from an earlier batch
+that is still in the policy or response stage: the short-circuit trades that for skipping
+two hops.)
+"""
 
 from __future__ import annotations
 
@@ -6,6 +17,7 @@ import time
 from collections.abc import Sequence
 
 from shared.broker import BatchHandler, Incoming, Outgoing
+from shared.core.cached_verdict import CachedVerdict
 from shared.schemas import DetectionMessage, ModerationRequest, encode, message_key
 from shared.stage import run_stage
 from shared.worker import StageDeps
@@ -13,25 +25,59 @@ from shared.worker import StageDeps
 __all__ = ["build_handler"]
 
 
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def _in_order(
+    requests: Sequence[ModerationRequest], cached: Sequence[CachedVerdict | None]
+) -> list[CachedVerdict | None]:
+    """``cached`` with hits dropped after a miss in the same conversation (see the module)."""
+    missed: set[str] = set()
+    kept: list[CachedVerdict | None] = []
+    for request, hit in zip(requests, cached, strict=True):
+        conversation = request.conversation_id
+        if hit is not None and conversation is not None and conversation in missed:
+            hit = None
+        if hit is None and conversation is not None:
+            missed.add(conversation)
+        kept.append(hit)
+    return kept
+
+
 def build_handler(deps: StageDeps) -> BatchHandler:
-    pipeline, topics, ctx = deps.pipeline, deps.topics, deps.ctx
+    pipeline, topics, ctx, cache = deps.pipeline, deps.topics, deps.ctx, deps.cache
 
     def process(requests: Sequence[ModerationRequest]) -> list[Outgoing]:
         started = time.perf_counter()
-        detections = pipeline.detect(requests)
-        elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
-        return [
-            Outgoing(
-                topic=topics.detections,
-                key=message_key(request),
-                value=encode(
-                    DetectionMessage(
-                        request=request, detection=detection, timings_ms={"detection": elapsed_ms}
-                    )
-                ),
+        keys = [pipeline.cache_key(r) for r in requests]
+        cached = _in_order(requests, cache.get_many(keys, texts=[r.text for r in requests]))
+        lookup_ms = _ms(time.perf_counter() - started)
+        outputs: list[Outgoing | None] = [None] * len(requests)
+        now = ctx.clock()
+        for i, (request, hit) in enumerate(zip(requests, cached, strict=True)):
+            if hit is None:
+                continue
+            verdict = pipeline.from_cache(hit, request, now=now, timings_ms={"cache": lookup_ms})
+            deps.metrics.observe_cached_verdict(verdict, category=hit.category)
+            outputs[i] = Outgoing(
+                topic=topics.verdicts, key=message_key(request), value=encode(verdict)
             )
-            for request, detection in zip(requests, detections, strict=True)
-        ]
+        misses = [i for i, hit in enumerate(cached) if hit is None]
+        if misses:
+            started = time.perf_counter()
+            detections = pipeline.detect([requests[i] for i in misses])
+            elapsed_ms = _ms(time.perf_counter() - started)
+            for i, detection in zip(misses, detections, strict=True):
+                message = DetectionMessage(
+                    request=requests[i],
+                    detection=detection,
+                    timings_ms={"cache": lookup_ms, "detection": elapsed_ms},
+                )
+                outputs[i] = Outgoing(
+                    topic=topics.detections, key=message_key(requests[i]), value=encode(message)
+                )
+        return [out for out in outputs if out is not None]
 
     def handle(batch: Sequence[Incoming]) -> list[Outgoing]:
         return run_stage(

@@ -1,4 +1,8 @@
-"""Response handler: decode decisions, compose verdicts with receipts, publish verdicts."""
+"""Response handler: decode decisions, compose verdicts with receipts, publish verdicts.
+
+Each composed verdict is also stored in the verdict cache (unless its tenant opted out),
+in one pipelined write at the end of the batch.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import time
 from collections.abc import Sequence
 
 from shared.broker import BatchHandler, Incoming, Outgoing
+from shared.core.cached_verdict import CachedVerdict
 from shared.schemas import DecisionMessage, encode, message_key
 from shared.stage import run_stage
 from shared.worker import StageDeps
@@ -18,6 +23,7 @@ def build_handler(deps: StageDeps) -> BatchHandler:
 
     def process(messages: Sequence[DecisionMessage]) -> list[Outgoing]:
         outputs = []
+        entries: list[tuple[str, CachedVerdict]] = []
         for message in messages:
             started = time.perf_counter()
             verdict = pipeline.respond(message, now=ctx.clock())
@@ -26,11 +32,15 @@ def build_handler(deps: StageDeps) -> BatchHandler:
                 update={"timings_ms": {**verdict.timings_ms, "response": response_ms}}
             )
             deps.metrics.observe_verdict(verdict, message)
+            entry = pipeline.cache_entry(verdict, message)
+            if entry is not None:
+                entries.append(entry)
             outputs.append(
                 Outgoing(
                     topic=topics.verdicts, key=message_key(message.request), value=encode(verdict)
                 )
             )
+        deps.cache.put_many(entries)
         return outputs
 
     def handle(batch: Sequence[Incoming]) -> list[Outgoing]:

@@ -76,8 +76,16 @@ def resolve_classpath(
     cache_dir.mkdir(parents=True, exist_ok=True)
     output = cache_dir / ".classpath.mvn"
     progress(f"Resolving Kafka {version} jars with Maven (the first time takes minutes)")
-    argv = [mvn, "-B", "-q", "-f", str(pom), f"-Dkafka.version={version}",
-            f"-Dmdep.outputFile={output}", "dependency:build-classpath"]
+    argv = [
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(pom),
+        f"-Dkafka.version={version}",
+        f"-Dmdep.outputFile={output}",
+        "dependency:build-classpath",
+    ]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -191,8 +199,16 @@ class KafkaNode:
 
     def _format(self, jvm: list[str], progress: Callable[[str], None]) -> None:
         progress("Formatting Kafka storage (first start)")
-        argv = [*jvm, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                "--cluster-id", random_cluster_id(), "--config", str(self.config)]
+        argv = [
+            *jvm,
+            "kafka.tools.StorageTool",
+            "format",
+            "--ignore-formatted",
+            "--cluster-id",
+            random_cluster_id(),
+            "--config",
+            str(self.config),
+        ]
         try:
             done = subprocess.run(
                 argv, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False

@@ -1,4 +1,4 @@
-"""``LocalStack``: bring Kafka and Redis up, report on them, stop what we started.
+"""``LocalStack``: bring Kafka, Redis and Prometheus up, report on them, stop what we started.
 
 A service whose endpoint is named in settings is external: the stack uses it and starts
 nothing for it. Everything else runs as a local process with its data, logs, pid and
@@ -17,7 +17,7 @@ from shared import kafka_admin
 from shared.errors import InfrastructureError, StackError
 from shared.settings import Settings
 from shared.stack.kafka import KafkaNode, default_cache_dir, default_deploy_dir
-from shared.stack.models import Endpoints, Ports, ServiceStatus, StackStatus
+from shared.stack.models import Endpoints, Ports, ServiceName, ServiceStatus, StackStatus
 from shared.stack.process import (
     LOOPBACK,
     file_lock,
@@ -31,13 +31,15 @@ from shared.stack.process import (
     wait_until,
     write_pid,
 )
+from shared.stack.prometheus import PrometheusNode, prometheus_ready
 from shared.stack.redis import RedisNode, redis_ready
 from shared.topics import TopicSet
 
 __all__ = ["LocalStack"]
 
 _log = logging.getLogger(__name__)
-SERVICES = ("kafka", "redis")
+SERVICES = ("kafka", "redis", "prometheus")
+Node = KafkaNode | RedisNode | PrometheusNode
 
 
 def _reachable(host: str | None, port: int | None) -> bool:
@@ -75,6 +77,12 @@ class LocalStack:
             cache_dir=cache_dir or default_cache_dir(),
         )
         self.redis = RedisNode(state_dir=self.state_dir, install=install_redis)
+        self.prometheus = PrometheusNode(
+            state_dir=self.state_dir,
+            deploy_dir=deploy_dir or default_deploy_dir(),
+            scrape_interval_s=settings.prometheus.scrape_interval_s,
+            install=install_redis,
+        )
         self._ports_file = self.state_dir / "ports.json"
         self._lock_file = self.state_dir / "stack.lock"
 
@@ -85,6 +93,10 @@ class LocalStack:
     @property
     def external_redis(self) -> str | None:
         return self.settings.redis.url
+
+    @property
+    def external_prometheus(self) -> str | None:
+        return self.settings.prometheus.url
 
     def up(self) -> Endpoints:
         """Start what is not running, wait until healthy, create the topics; the endpoints."""
@@ -98,14 +110,21 @@ class LocalStack:
             endpoints = self._endpoints(ports)
             client = kafka_admin.client_config(self.settings.kafka) if self.external_kafka else {}
             self._await(
-                "Redis", lambda: redis_ready(endpoints.redis_url),
-                pid=redis_pid, node=self.redis, external=self.external_redis,
+                "Redis",
+                lambda: redis_ready(endpoints.redis_url),
+                pid=redis_pid,
+                node=self.redis,
+                external=self.external_redis,
             )
             self._await(
                 "Kafka",
                 lambda: kafka_admin.broker_ready(endpoints.kafka_bootstrap, client_config=client),
-                pid=kafka_pid, node=self.kafka, external=self.external_kafka,
+                pid=kafka_pid,
+                node=self.kafka,
+                external=self.external_kafka,
             )
+            # Started last: it only observes, and a failed Kafka or Redis stops `up` first.
+            endpoints = self._up_prometheus(ports, endpoints)
         self._create_topics(endpoints.kafka_bootstrap, client)
         return endpoints
 
@@ -116,6 +135,7 @@ class LocalStack:
             for name, node, external in (
                 ("kafka", self.kafka, self.external_kafka),
                 ("redis", self.redis, self.external_redis),
+                ("prometheus", self.prometheus, self.external_prometheus),
             ):
                 if name not in services or external is not None:
                     continue
@@ -143,22 +163,36 @@ class LocalStack:
         else:
             endpoint = RedisNode.url(ports.redis) if ports.redis else None
             redis = self._managed_status("redis", self.redis, ports.redis, endpoint)
-        return StackStatus(kafka=kafka, redis=redis, state_dir=self.state_dir)
+        if self.external_prometheus is not None:
+            parts = urlsplit(self.external_prometheus)
+            up = _reachable(parts.hostname, parts.port or 9090)
+            prom = ServiceStatus(
+                "prometheus", managed=False, running=up, endpoint=self.external_prometheus
+            )
+        else:
+            endpoint = PrometheusNode.url(ports.prometheus) if ports.prometheus else None
+            prom = self._managed_status("prometheus", self.prometheus, ports.prometheus, endpoint)
+        return StackStatus(kafka=kafka, redis=redis, state_dir=self.state_dir, prometheus=prom)
 
     # -- internals -------------------------------------------------------------------
 
     def _managed_status(
-        self, name: str, node: KafkaNode | RedisNode, port: int | None, endpoint: str | None
+        self, name: ServiceName, node: Node, port: int | None, endpoint: str | None
     ) -> ServiceStatus:
         pid = read_pid(node.pid_file)
         running = pid is not None and owns(pid, node.marker)
         log = node.stdout_log if isinstance(node, KafkaNode) else node.log
         return ServiceStatus(
-            "kafka" if name == "kafka" else "redis", managed=True, running=running,
-            endpoint=endpoint, pid=pid if running else None, port=port, log=str(log),
+            name,
+            managed=True,
+            running=running,
+            endpoint=endpoint,
+            pid=pid if running else None,
+            port=port,
+            log=str(log),
         )
 
-    def _running_pid(self, node: KafkaNode | RedisNode) -> int | None:
+    def _running_pid(self, node: Node) -> int | None:
         pid = read_pid(node.pid_file)
         if pid is not None and owns(pid, node.marker):
             return pid
@@ -193,6 +227,28 @@ class LocalStack:
         write_pid(self.redis.pid_file, pid)
         return pid, ports
 
+    def _up_prometheus(self, ports: Ports, endpoints: Endpoints) -> Endpoints:
+        """Start (unless external or running) and await the stack's Prometheus."""
+        external = self.external_prometheus
+        pid = None
+        if external is None:
+            self.prometheus.write_config()  # picks up a changed scrape interval or rules
+            if self._running_pid(self.prometheus) is None:
+                ports = self._pick(ports, "prometheus")
+                ports.save(self._ports_file)
+                assert ports.prometheus is not None
+                pid = self.prometheus.start(port=ports.prometheus, progress=self._progress)
+                write_pid(self.prometheus.pid_file, pid)
+        url = external or PrometheusNode.url(ports.prometheus or 0)
+        self._await(
+            "Prometheus",
+            lambda: prometheus_ready(url),
+            pid=pid,
+            node=self.prometheus,
+            external=external,
+        )
+        return Endpoints(endpoints.kafka_bootstrap, endpoints.redis_url, prometheus_url=url)
+
     def _endpoints(self, ports: Ports) -> Endpoints:
         kafka = self.external_kafka or f"{LOOPBACK}:{ports.kafka}"
         redis_url = self.external_redis or RedisNode.url(ports.redis or 0)
@@ -204,7 +260,7 @@ class LocalStack:
         ready: Callable[[], bool],
         *,
         pid: int | None,
-        node: KafkaNode | RedisNode,
+        node: Node,
         external: str | None,
     ) -> None:
         """Wait for ``ready``; a process we just started that dies or stalls is an error."""
@@ -233,8 +289,11 @@ class LocalStack:
         kafka = self.settings.kafka
         try:
             kafka_admin.ensure_topics(
-                bootstrap, self.topics, partitions=kafka.partitions,
-                replication_factor=kafka.replication_factor, retention_ms=kafka.retention_ms,
+                bootstrap,
+                self.topics,
+                partitions=kafka.partitions,
+                replication_factor=kafka.replication_factor,
+                retention_ms=kafka.retention_ms,
                 client_config=client_config,
             )
         except InfrastructureError as exc:

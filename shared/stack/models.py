@@ -9,15 +9,16 @@ from typing import Any, Literal
 
 __all__ = ["Endpoints", "Ports", "ServiceStatus", "StackStatus"]
 
-ServiceName = Literal["kafka", "redis"]
+ServiceName = Literal["kafka", "redis", "prometheus"]
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoints:
-    """Where clients connect: a Kafka bootstrap list and a Redis URL."""
+    """Where clients connect: a Kafka bootstrap list, a Redis URL, Prometheus (when known)."""
 
     kafka_bootstrap: str
     redis_url: str
+    prometheus_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class StackStatus:
     kafka: ServiceStatus
     redis: ServiceStatus
     state_dir: Path
+    prometheus: ServiceStatus | None = None
 
     @property
     def kafka_bootstrap(self) -> str | None:
@@ -57,17 +59,23 @@ class StackStatus:
         return self.redis.endpoint
 
     @property
-    def running(self) -> bool:
-        return self.kafka.running and self.redis.running
+    def prometheus_url(self) -> str | None:
+        return self.prometheus.endpoint if self.prometheus is not None else None
 
     @property
-    def services(self) -> tuple[ServiceStatus, ServiceStatus]:
-        return (self.kafka, self.redis)
+    def running(self) -> bool:
+        return all(service.running for service in self.services)
+
+    @property
+    def services(self) -> tuple[ServiceStatus, ...]:
+        extra = (self.prometheus,) if self.prometheus is not None else ()
+        return (self.kafka, self.redis, *extra)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kafka_bootstrap": self.kafka_bootstrap,
             "redis_url": self.redis_url,
+            "prometheus_url": self.prometheus_url,
             "running": self.running,
             "state_dir": str(self.state_dir),
             "services": {s.name: s.to_dict() for s in self.services},
@@ -81,6 +89,7 @@ class Ports:
     kafka: int | None = None
     kafka_controller: int | None = None
     redis: int | None = None
+    prometheus: int | None = None
 
     @classmethod
     def load(cls, path: Path) -> Ports:
@@ -101,4 +110,5 @@ class Ports:
         return replace(self, **{name: port})
 
     def taken(self) -> tuple[int, ...]:
-        return tuple(p for p in (self.kafka, self.kafka_controller, self.redis) if p is not None)
+        ports = (self.kafka, self.kafka_controller, self.redis, self.prometheus)
+        return tuple(p for p in ports if p is not None)

@@ -156,9 +156,7 @@ def free_port(host: str = LOOPBACK, *, exclude: Sequence[int] = ()) -> int:
     raise StackError("no free TCP port on the loopback interface")
 
 
-def wait_until(
-    predicate: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.5
-) -> bool:
+def wait_until(predicate: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.5) -> bool:
     """Poll ``predicate`` until it is true (True) or ``timeout_s`` passes (False)."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -23,8 +23,12 @@ def _apt(args: list[str]) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "RUNLEVEL": "1"}
     try:
         return subprocess.run(
-            ["apt-get", *args], env=env, capture_output=True, text=True,
-            timeout=INSTALL_TIMEOUT_S, check=False,
+            ["apt-get", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT_S,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise StackError(f"apt-get {' '.join(args)} failed: {exc}") from exc
@@ -56,9 +60,7 @@ def ensure_redis_server(
 
 def redis_ready(url: str, *, timeout_s: float = 2.0) -> bool:
     """True when the Redis at ``url`` answers PING."""
-    client = redis.Redis.from_url(
-        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
-    )
+    client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
         return bool(client.ping())
     except (redis.RedisError, OSError):
@@ -91,15 +93,23 @@ class RedisNode:
         self.home.mkdir(parents=True, exist_ok=True)
         argv = [
             binary,
-            "--port", str(port),
-            "--bind", LOOPBACK,
-            "--dir", str(self.home),
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
-            "--protected-mode", "yes",
+            "--port",
+            str(port),
+            "--bind",
+            LOOPBACK,
+            "--dir",
+            str(self.home),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
             # Keep argv (and so the marker) in /proc/<pid>/cmdline: stop-by-pid checks it.
-            "--set-proc-title", "no",
+            "--set-proc-title",
+            "no",
         ]
         progress(f"Starting Redis on {LOOPBACK}:{port}")
         return spawn_detached(argv, log_path=self.log, cwd=self.home)

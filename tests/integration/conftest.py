@@ -6,6 +6,4 @@ import pytest
 
 from tests.support import services
 
-stack_endpoints = pytest.fixture(scope="session", name="stack_endpoints")(
-    services.stack_endpoints
-)
+stack_endpoints = pytest.fixture(scope="session", name="stack_endpoints")(services.stack_endpoints)

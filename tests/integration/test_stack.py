@@ -15,6 +15,7 @@ from confluent_kafka.admin import AdminClient
 from shared import kafka_admin
 from shared.settings import KafkaSettings, RedisSettings, Settings, StackSettings
 from shared.stack import Endpoints, LocalStack, process
+from shared.stack.prometheus import prometheus_ready
 from shared.stack.redis import redis_ready
 from shared.topics import ALL_TOPICS
 
@@ -34,8 +35,11 @@ def test_ensure_topics_is_idempotent(stack_endpoints: Endpoints) -> None:
     try:
         for _ in range(2):
             kafka_admin.ensure_topics(
-                stack_endpoints.kafka_bootstrap, [topic, topic],
-                partitions=2, replication_factor=1, retention_ms=3_600_000,
+                stack_endpoints.kafka_bootstrap,
+                [topic, topic],
+                partitions=2,
+                replication_factor=1,
+                retention_ms=3_600_000,
             )
         admin = AdminClient({"bootstrap.servers": stack_endpoints.kafka_bootstrap})
         assert len(admin.list_topics(timeout=15).topics[topic].partitions) == 2
@@ -52,13 +56,15 @@ def test_transactional_round_trip_read_committed(stack_endpoints: Endpoints) -> 
         bootstrap, [topic], partitions=3, replication_factor=1, retention_ms=3_600_000
     )
     producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"test-tx-{run}"})
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": f"test-tx-{run}",
-        "isolation.level": "read_committed",
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-tx-{run}",
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     try:
         producer.init_transactions(60)
         producer.begin_transaction()
@@ -108,7 +114,7 @@ def test_redis_answers_ping(stack_endpoints: Endpoints) -> None:
 def test_local_stack_lifecycle(
     tmp_path_factory: pytest.TempPathFactory, stack_endpoints: Endpoints
 ) -> None:
-    """A second, private stack: up twice, status, down stops exactly its two pids."""
+    """A second, private stack: up twice, status, down stops exactly its three pids."""
     if shutil.which("java") is None or shutil.which("mvn") is None:
         pytest.skip("the local stack needs Java and Maven")
     state: Path = tmp_path_factory.mktemp("lifecycle-stack")
@@ -122,17 +128,21 @@ def test_local_stack_lifecycle(
         first = stack.up()
         status = stack.status()
         assert status.running and status.kafka.managed and status.redis.managed
-        pids = {status.kafka.pid, status.redis.pid}
+        assert status.prometheus is not None and status.prometheus.managed
+        assert first.prometheus_url is not None and prometheus_ready(first.prometheus_url)
+        pids = {status.kafka.pid, status.redis.pid, status.prometheus.pid}
         assert None not in pids
         for pid in pids:
             assert pid is not None and str(state) in (process.cmdline(pid) or "")
 
         assert LocalStack(settings).up() == first  # idempotent: same endpoints, same pids
-        assert {stack.status().kafka.pid, stack.status().redis.pid} == pids
+        again = stack.status()
+        assert again.prometheus is not None
+        assert {again.kafka.pid, again.redis.pid, again.prometheus.pid} == pids
         admin = AdminClient({"bootstrap.servers": first.kafka_bootstrap})
         assert set(ALL_TOPICS) <= set(admin.list_topics(timeout=15).topics)
 
-        assert stack.down() == ("kafka", "redis")
+        assert stack.down() == ("kafka", "redis", "prometheus")
         assert not any(process.is_running(pid) for pid in pids if pid is not None)
         assert not stack.status().running
         # The session's services were not touched.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +14,14 @@ from shared import kafka_admin
 from shared.broker import client_config
 from shared.client import RequestProducer, VerdictReader
 from shared.clock import utcnow
-from shared.launch import WorkerProcess, start_worker, stop_workers, wait_ready
+from shared.launch import (
+    WorkerProcess,
+    register_targets,
+    start_worker,
+    stop_workers,
+    unregister_targets,
+    wait_ready,
+)
 from shared.schemas import DeadLetter, ModerationRequest, Verdict, decode
 from shared.settings import KafkaSettings
 from shared.stack.models import Endpoints
@@ -32,6 +39,11 @@ class RunningPipeline:
     workers: dict[str, WorkerProcess]
     producer: RequestProducer
 
+    @property
+    def state_dir(self) -> Path:
+        """The workers' state directory; ``prometheus/targets.json`` in it lists them."""
+        return Path(self.env["CLEARPATH_STACK__STATE_DIR"])
+
     def base_config(self) -> dict[str, str]:
         return client_config(KafkaSettings(), self.endpoints.kafka_bootstrap)
 
@@ -44,6 +56,7 @@ class RunningPipeline:
         """Start ``stage`` again (same instance id: it fences its killed predecessor)."""
         self.workers[stage] = start_worker(stage, env=self.env, log_dir=self.log_dir)
         wait_ready([self.workers[stage]])
+        register_targets(self.state_dir, [self.workers[stage]])
 
     def collect(
         self, expected: set[str], *, timeout_s: float = 120, settle_s: float = 3.0
@@ -80,9 +93,18 @@ class RunningPipeline:
 
 @contextmanager
 def running_pipeline(
-    endpoints: Endpoints, tmp_path: Path, *, classifier: str = "none", batch_max: int = 64
+    endpoints: Endpoints,
+    tmp_path: Path,
+    *,
+    classifier: str = "none",
+    batch_max: int = 64,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[RunningPipeline]:
-    """Fresh topics, the three workers (as processes), a producer; everything removed after."""
+    """Fresh topics, the three workers (as processes), a producer; everything removed after.
+
+    Ready workers are listed in ``<tmp_path>/state/prometheus/targets.json`` for a
+    Prometheus that discovers them there; ``extra_env`` goes on top of the workers' env.
+    """
     suffix = uuid.uuid4().hex[:10]
     topics = TopicSet.default().namespaced(suffix)
     kafka_admin.ensure_topics(
@@ -100,6 +122,7 @@ def running_pipeline(
         "CLEARPATH_WORKER__BATCH_MAX": str(batch_max),
         "CLEARPATH_DETECTION__CLASSIFIER": classifier,
         "CLEARPATH_STACK__STATE_DIR": str(tmp_path / "state"),
+        **(extra_env or {}),
     }
     log_dir = tmp_path / "logs"
     workers = {
@@ -110,8 +133,11 @@ def running_pipeline(
     )
     try:
         wait_ready(list(workers.values()))
-        yield RunningPipeline(endpoints, topics, env, log_dir, workers, producer)
+        running = RunningPipeline(endpoints, topics, env, log_dir, workers, producer)
+        register_targets(running.state_dir, list(workers.values()))
+        yield running
     finally:
+        unregister_targets(Path(env["CLEARPATH_STACK__STATE_DIR"]), list(workers.values()))
         stop_workers(list(workers.values()))
         kafka_admin.delete_topics(endpoints.kafka_bootstrap, topics.all())
 
@@ -125,11 +151,12 @@ def make_requests(n: int, *, conversations: int = 20, prefix: str = "r") -> list
         "Summarise the plot of Hamlet.",
     )
     now = utcnow()
+    run = uuid.uuid4().hex[:8]  # unique texts per call: no verdict cached by an earlier test
     return [
         ModerationRequest(
             request_id=f"{prefix}-{i:06d}",
             tenant_id="e2e",
-            text=f"{texts[i % len(texts)]} (#{i})",
+            text=f"{texts[i % len(texts)]} ({run}-{i})",
             conversation_id=f"conv-{i % conversations}",
             submitted_at=now,
         )

@@ -55,9 +55,7 @@ def docker_available() -> bool:
     if importlib.util.find_spec("testcontainers") is None or shutil.which("docker") is None:
         return False
     try:
-        done = subprocess.run(
-            ["docker", "info"], capture_output=True, timeout=15, check=False
-        )
+        done = subprocess.run(["docker", "info"], capture_output=True, timeout=15, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
@@ -152,8 +150,11 @@ def provide_endpoints(env: Mapping[str, str] = os.environ) -> Iterator[Endpoints
             kafka, redis_url = _local_stack(stack, kafka, redis_url, stack_state_dir(env))
         defaults = Settings().kafka
         ensure_topics(
-            kafka, ALL_TOPICS, partitions=defaults.partitions,
-            replication_factor=defaults.replication_factor, retention_ms=defaults.retention_ms,
+            kafka,
+            ALL_TOPICS,
+            partitions=defaults.partitions,
+            replication_factor=defaults.replication_factor,
+            retention_ms=defaults.retention_ms,
         )
         yield Endpoints(kafka_bootstrap=kafka, redis_url=redis_url)
 

@@ -25,9 +25,10 @@ def test_status_json_shape_for_a_fresh_state_dir(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert {"kafka_bootstrap", "redis_url", "running", "state_dir", "services"} <= data.keys()
+    assert data["prometheus_url"] is None
     assert data["kafka_bootstrap"] is None and data["redis_url"] is None
     assert data["running"] is False
-    for name in ("kafka", "redis"):
+    for name in ("kafka", "redis", "prometheus"):
         service = data["services"][name]
         assert {"managed", "running", "pid", "port", "endpoint"} <= service.keys()
         assert service["managed"] is True and service["running"] is False

@@ -13,10 +13,17 @@ import pytest
 
 from shared import kafka_admin
 from shared.errors import StackError
-from shared.settings import KafkaSettings, RedisSettings, Settings, StackSettings
+from shared.settings import (
+    KafkaSettings,
+    PrometheusSettings,
+    RedisSettings,
+    Settings,
+    StackSettings,
+)
 from shared.stack import LocalStack, manager, process
 from shared.stack.kafka import KafkaNode
 from shared.stack.models import Ports
+from shared.stack.prometheus import PrometheusNode
 from shared.stack.redis import RedisNode
 
 
@@ -24,7 +31,7 @@ def _settings(state_dir: Path, **sections: Any) -> Settings:
     return Settings(stack=StackSettings(state_dir=state_dir, start_timeout_s=5), **sections)
 
 
-def _fake_start(node: KafkaNode | RedisNode, tmp_path: Path) -> int:
+def _fake_start(node: KafkaNode | RedisNode | PrometheusNode, tmp_path: Path) -> int:
     """A stand-in server: a sleeping process that carries the node's marker."""
     argv = [sys.executable, "-c", "import time; time.sleep(120)", *node.marker.split()]
     return process.spawn_detached(argv, log_path=tmp_path / "fake.log", cwd=tmp_path)
@@ -45,9 +52,16 @@ def fake_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
         started.append(("redis", pid))
         return pid
 
+    def prometheus_start(self: PrometheusNode, *, port: int, progress: Any) -> int:
+        pid = _fake_start(self, tmp_path)
+        started.append(("prometheus", pid))
+        return pid
+
     monkeypatch.setattr(KafkaNode, "start", kafka_start)
     monkeypatch.setattr(RedisNode, "start", redis_start)
+    monkeypatch.setattr(PrometheusNode, "start", prometheus_start)
     monkeypatch.setattr(manager, "redis_ready", lambda url: True)
+    monkeypatch.setattr(manager, "prometheus_ready", lambda url: True)
     monkeypatch.setattr(kafka_admin, "broker_ready", lambda bootstrap, **_: True)
     state = {"started": started}
     yield state
@@ -56,25 +70,27 @@ def fake_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
             os.kill(pid, 9)
 
 
-def test_external_endpoints_start_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_external_endpoints_start_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> int:
         raise AssertionError("an external service must not be started")
 
     monkeypatch.setattr(KafkaNode, "start", refuse)
     monkeypatch.setattr(RedisNode, "start", refuse)
+    monkeypatch.setattr(PrometheusNode, "start", refuse)
     monkeypatch.setattr(manager, "redis_ready", lambda url: True)
+    monkeypatch.setattr(manager, "prometheus_ready", lambda url: True)
     monkeypatch.setattr(kafka_admin, "broker_ready", lambda bootstrap, **_: True)
     settings = _settings(
         tmp_path / "state",
         kafka=KafkaSettings(bootstrap_servers="broker-a:9092,broker-b:9092"),
         redis=RedisSettings(url="redis://cache.internal:6380/2"),
+        prometheus=PrometheusSettings(url="http://prometheus.internal:9090"),
     )
     stack = LocalStack(settings, topics=())
     endpoints = stack.up()
     assert endpoints.kafka_bootstrap == "broker-a:9092,broker-b:9092"
     assert endpoints.redis_url == "redis://cache.internal:6380/2"
+    assert endpoints.prometheus_url == "http://prometheus.internal:9090"
     assert stack.down() == ()
     status = stack.status()
     assert not status.kafka.managed and not status.redis.managed
@@ -101,13 +117,13 @@ def test_up_starts_once_remembers_ports_and_down_stops_exactly_ours(
 ) -> None:
     stack = LocalStack(_settings(tmp_path / "state"), topics=())
     first = stack.up()
-    assert [name for name, _ in fake_stack["started"]] == ["kafka", "redis"]
+    assert [name for name, _ in fake_stack["started"]] == ["kafka", "redis", "prometheus"]
     assert first.kafka_bootstrap.startswith("127.0.0.1:")
     assert first.redis_url.startswith("redis://127.0.0.1:")
 
     again = LocalStack(_settings(tmp_path / "state"), topics=()).up()
     assert again == first
-    assert len(fake_stack["started"]) == 2  # idempotent: nothing started twice
+    assert len(fake_stack["started"]) == 3  # idempotent: nothing started twice
 
     status = stack.status()
     pids = {name: pid for name, pid in fake_stack["started"]}
@@ -115,9 +131,12 @@ def test_up_starts_once_remembers_ports_and_down_stops_exactly_ours(
     assert (status.kafka.pid, status.redis.pid) == (pids["kafka"], pids["redis"])
     ports = Ports.load(tmp_path / "state" / "ports.json")
     assert status.kafka.port == ports.kafka and status.redis.port == ports.redis
-    assert len(set(ports.taken())) == 3
+    assert len(set(ports.taken())) == 4
+    assert status.prometheus is not None and status.prometheus.pid == pids["prometheus"]
+    assert first.prometheus_url == status.prometheus_url
+    assert (tmp_path / "state" / "prometheus" / "targets.json").read_text() == "[]\n"
 
-    assert stack.down() == ("kafka", "redis")
+    assert stack.down() == ("kafka", "redis", "prometheus")
     assert not any(process.is_running(pid) for pid in pids.values())
     assert stack.down() == ()
     after = stack.status()
