@@ -121,6 +121,11 @@ class ModelSettings(_Section):
         description="Where built model variants are cached (with checksums).",
     )
     intra_op_threads: int = Field(default=0, ge=0, description="0: ONNX Runtime's default.")
+    allow_spinning: bool = Field(
+        default=False,
+        description="Let idle ONNX Runtime threads spin: faster alone, but it starves the "
+        "broker and the other workers on a small shared machine.",
+    )
     max_tokens: int = Field(default=128, ge=16, le=512, description="Tokens per window.")
 
 

@@ -83,6 +83,7 @@ def build_encoder(
         vfile,
         requested_provider=settings.provider,
         intra_op_threads=settings.intra_op_threads,
+        allow_spinning=settings.allow_spinning,
         trt_cache=settings.cache_dir / "tensorrt",
     )
     tokenizer = TextTokenizer(assets.tokenizer_file, max_tokens=settings.max_tokens)

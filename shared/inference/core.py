@@ -73,6 +73,7 @@ def open_session(
     *,
     requested_provider: str,
     intra_op_threads: int,
+    allow_spinning: bool = False,
     trt_cache: Path | None = None,
 ) -> Encoder:
     """Open the variant on the chosen providers; raise ProviderUnavailable on a dropped GPU."""
@@ -81,6 +82,7 @@ def open_session(
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if intra_op_threads > 0:
         opts.intra_op_num_threads = intra_op_threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
     opts.log_severity_level = 3
     try:
         session = ort.InferenceSession(
