@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,10 +14,10 @@ from shared.core.cached_verdict import CachedVerdict
 from shared.core.fingerprint import cache_key
 from shared.settings import CacheSettings
 from shared.stack import Endpoints
-from shared.stack.process import LOOPBACK, free_port, wait_until
-from shared.stack.redis import redis_ready
+from shared.stack.process import LOOPBACK, free_port
 from tests.support.cache_fakes import RecordingObserver
 from tests.support.factories import make_request
+from tests.support.redis_server import private_redis
 
 pytestmark = pytest.mark.integration
 
@@ -64,33 +60,13 @@ def test_hit_miss_ttl_and_versions_on_the_stack_redis(stack_endpoints: Endpoints
         client.close()
 
 
-@contextmanager
-def _private_redis(port: int, home: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A redis-server of our own on ``port`` (no persistence), stopped by its pid."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    argv = [binary, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen(
-        [*argv, "--dir", str(home)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        url = f"redis://{LOOPBACK}:{port}/0"
-        wait_until(lambda: redis_ready(url, timeout_s=0.2), timeout_s=10, interval_s=0.05)
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=10)
-
-
 def test_an_outage_costs_no_request_and_the_breaker_recovers(tmp_path: Path) -> None:
     port = free_port()
     seen = RecordingObserver()
     cache = RedisVerdictCache.connect(f"redis://{LOOPBACK}:{port}/0", settings=FAST, observer=seen)
     keys = [_key(f"outage {i}") for i in range(8)]
     try:
-        with _private_redis(port, tmp_path) as server:
+        with private_redis(port, tmp_path) as server:
             cache.put_many([(k, VALUE) for k in keys])
             assert cache.get_many(keys) == [VALUE] * 8
             server.terminate()
@@ -104,7 +80,7 @@ def test_an_outage_costs_no_request_and_the_breaker_recovers(tmp_path: Path) -> 
         assert seen.results["bypass"] == 20 * 8
         assert not cache.breaker.allow(), "the breaker is open"
 
-        with _private_redis(port, tmp_path):  # Redis is back (empty: no persistence)
+        with private_redis(port, tmp_path):  # Redis is back (empty: no persistence)
             time.sleep(FAST.breaker_reset_s)
             assert cache.get_many(keys) == [None] * 8  # the trial: a miss, and closes it
             cache.put_many([(k, VALUE) for k in keys])
