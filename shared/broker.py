@@ -14,6 +14,7 @@ downstream readers waiting for the transaction timeout.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ __all__ = [
     "Incoming",
     "LagObserver",
     "Outgoing",
+    "StatsObserver",
     "TransactionalLoop",
     "client_config",
 ]
@@ -63,11 +65,25 @@ BatchObserver = Callable[[int, float], None]
 #: Called every ``lag_interval_s`` with (group, partition, records behind the log end) per
 #: assigned partition, and with lag None for a partition this member no longer owns.
 LagObserver = Callable[[str, int, int | None], None]
+#: Called with ("consumer" | "producer", librdkafka statistics as parsed JSON).
+StatsObserver = Callable[[str, dict[str, Any]], None]
 
 
 def client_config(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
     """librdkafka settings shared by every client: the brokers plus security (SASL, TLS)."""
     return {"bootstrap.servers": bootstrap, **kafka_admin.client_config(kafka)}
+
+
+def _stats_config(client: str, observer: StatsObserver | None, interval_ms: int) -> dict[str, Any]:
+    """librdkafka's periodic statistics (broker round trips, queues) for the observer."""
+    if observer is None:
+        return {}
+
+    def on_stats(raw: str) -> None:
+        with contextlib.suppress(ValueError):  # a metric must never stop the loop
+            observer(client, json.loads(raw))
+
+    return {"statistics.interval.ms": interval_ms, "stats_cb": on_stats}
 
 
 def _incoming(message: Message) -> Incoming:
@@ -101,6 +117,8 @@ class TransactionalLoop:
         observer: BatchObserver | None = None,
         lag_observer: LagObserver | None = None,
         lag_interval_s: float = 5.0,
+        stats_observer: StatsObserver | None = None,
+        stats_interval_ms: int = 5000,
     ) -> None:
         self._input_topic = input_topic
         self._group_id = group_id
@@ -124,6 +142,7 @@ class TransactionalLoop:
                 # Static membership: a restarted replica takes its partitions back at once
                 # instead of waiting for its predecessor's session to time out.
                 **({"group.instance.id": group_instance_id} if group_instance_id else {}),
+                **_stats_config("consumer", stats_observer, stats_interval_ms),
             }
         )
         self._producer = Producer(
@@ -133,6 +152,7 @@ class TransactionalLoop:
                 "transaction.timeout.ms": transaction_timeout_ms,
                 "linger.ms": 5,
                 "compression.type": "lz4",
+                **_stats_config("producer", stats_observer, stats_interval_ms),
             }
         )
         self.ready = threading.Event()

@@ -7,6 +7,7 @@ are bounded (stage, action, category, profile, error type) — never text, users
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -36,6 +37,8 @@ class WorkerMetrics:
     cache_errors: Counter
     inference_seconds: Histogram
     consumer_lag: Gauge
+    kafka_rtt_seconds: Gauge
+    kafka_queued_messages: Gauge
 
     @classmethod
     def create(cls, *, stage: str) -> WorkerMetrics:
@@ -111,6 +114,18 @@ class WorkerMetrics:
                 buckets=_LATENCY_BUCKETS,
                 registry=registry,
             ),
+            kafka_rtt_seconds=Gauge(
+                "clearpath_kafka_rtt_seconds",
+                "Mean broker round-trip time seen by the client (librdkafka statistics).",
+                ["client"],
+                registry=registry,
+            ),
+            kafka_queued_messages=Gauge(
+                "clearpath_kafka_queued_messages",
+                "Messages waiting in the client's queues (librdkafka statistics).",
+                ["client"],
+                registry=registry,
+            ),
             consumer_lag=Gauge(
                 "clearpath_consumer_lag_messages",
                 "Records behind the log end, per partition.",
@@ -133,3 +148,19 @@ class WorkerMetrics:
         total_ms = verdict.timings_ms.get("total")
         if total_ms is not None:
             self.end_to_end_seconds.labels(verdict.profile).observe(total_ms / 1000)
+
+    def observe_kafka_stats(self, client: str, stats: dict[str, Any]) -> None:
+        """Broker-level series from librdkafka's statistics: round trip and queue depth."""
+        brokers = [
+            b
+            for b in (stats.get("brokers") or {}).values()
+            if isinstance(b, dict) and b.get("nodeid", -1) >= 0
+        ]
+        rtts = [
+            b["rtt"]["avg"]
+            for b in brokers
+            if isinstance(b.get("rtt"), dict) and b["rtt"].get("avg")
+        ]
+        if rtts:
+            self.kafka_rtt_seconds.labels(client).set(sum(rtts) / len(rtts) / 1e6)
+        self.kafka_queued_messages.labels(client).set(float(stats.get("msg_cnt", 0)))

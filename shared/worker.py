@@ -124,6 +124,7 @@ def build_worker(
         group_instance_id=f"{group_id}.{settings.worker.instance_id}",
         observer=observed,
         lag_observer=lag_observed,
+        stats_observer=metrics.observe_kafka_stats,
     )
 
     def ready() -> bool:
