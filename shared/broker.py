@@ -69,6 +69,10 @@ LagObserver = Callable[[str, int, int | None], None]
 StatsObserver = Callable[[str, dict[str, Any]], None]
 
 
+#: Tries at committing one transaction before the process gives up (and is restarted).
+_COMMIT_ATTEMPTS = 5
+
+
 def client_config(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
     """librdkafka settings shared by every client: the brokers plus security (SASL, TLS)."""
     return {"bootstrap.servers": bootstrap, **kafka_admin.client_config(kafka)}
@@ -224,15 +228,24 @@ class TransactionalLoop:
                 self._producer.poll(0.05)
 
     def _commit(self) -> None:
-        while True:
+        """Commit the open transaction; a few retries, then give up loudly.
+
+        A retriable error (coordinator moving, request timed out) is retried a bounded number
+        of times. Past that the process exits with the error: its transaction is aborted by
+        the coordinator, and the restarted instance (same transactional id) fences the old
+        epoch and redoes the batch from the committed offsets. Retrying forever would keep a
+        live-looking worker that makes no progress.
+        """
+        for attempt in range(_COMMIT_ATTEMPTS):
             try:
                 self._producer.commit_transaction(30)
                 return
             except KafkaException as exc:
                 error = exc.args[0] if exc.args else None
-                if isinstance(error, KafkaError) and error.retriable():
-                    continue
-                raise
+                retriable = isinstance(error, KafkaError) and error.retriable()
+                if not retriable or attempt == _COMMIT_ATTEMPTS - 1:
+                    raise
+                time.sleep(min(0.1 * 2**attempt, 2.0))
 
     def _abort_quietly(self) -> None:
         with contextlib.suppress(KafkaException):

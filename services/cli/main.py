@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from services.cli import bench as bench_cli
 from services.cli import check, demo, model, policy, stack, worker
 
 __all__ = ["build_app", "main"]
@@ -18,6 +19,7 @@ def build_app() -> typer.Typer:
     bench = typer.Typer(no_args_is_help=True, help="Benchmarks that print numbers.")
     app.add_typer(bench, name="bench")
     model.register(app, bench_app=bench)
+    bench_cli.register(bench)
     return app
 
 

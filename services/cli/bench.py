@@ -1,0 +1,121 @@
+"""``clearpath bench e2e``: the whole pipeline against the bare model, a naive loop and the cache.
+
+``register(bench_app)`` adds the command to the ``bench`` group that ``services.cli.main``
+creates. The work is in :mod:`shared.bench.runner`; this module parses options and prints.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.settings import Settings
+
+__all__ = ["register", "render_table"]
+
+Classifier = Literal["auto", "none"]
+
+
+def _fmt(value: object, suffix: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.1f}{suffix}" if abs(value) >= 10 else f"{value:.3g}{suffix}"
+    return f"{value}{suffix}"
+
+
+def render_table(result: dict[str, object]) -> Table:
+    """The headline numbers and ratios of ``BenchResult.as_dict()`` as a rich table."""
+    phases = result["phases"]
+    assert isinstance(phases, dict)
+    table = Table(title="clearpath bench e2e (one run, same machine)")
+    for column in ("phase", "messages", "msgs/s", "p50 ms", "p99 ms", "notes"):
+        table.add_column(column, justify="left" if column in ("phase", "notes") else "right")
+    for name, phase in phases.items():
+        latency = phase.get("latency") or {}
+        notes = phase.get("notes") or {}
+        shown = {
+            k: v
+            for k, v in notes.items()
+            if k in ("missing", "duplicates", "cache_hits", "target_rate", "batch", "sent")
+        }
+        table.add_row(
+            name,
+            str(phase["messages"]),
+            _fmt(phase["msgs_per_s"]),
+            _fmt(latency.get("p50_ms")),
+            _fmt(latency.get("p99_ms")),
+            ", ".join(f"{k}={v}" for k, v in shown.items()),
+        )
+    table.add_section()
+    for key, label, goal in (
+        ("e2e_over_model", "e2e / model only", "≥ 0.7"),
+        ("e2e_over_naive", "e2e / naive", "≥ 5"),
+        ("cache_over_cold", "cache hit / cold", "≥ 10"),
+    ):
+        table.add_row(label, "", _fmt(result.get(key), "x"), "", "", f"goal {goal}")
+    table.add_row(
+        "p99 at half load",
+        "",
+        "",
+        _fmt(result.get("p50_ms_at_half_load")),
+        _fmt(result.get("p99_ms_at_half_load")),
+        "goal p99 < 100 ms",
+    )
+    machine = result.get("machine")
+    if isinstance(machine, dict):
+        table.caption = (
+            f"{machine.get('cpu_model')} · {machine.get('cores')} cores · "
+            "numbers are noisy on a shared machine"
+        )
+    return table
+
+
+def register(
+    bench_app: typer.Typer, *, settings_factory: Callable[[], Settings] = Settings
+) -> None:
+    """Add ``e2e`` to the ``bench`` group."""
+
+    @bench_app.command("e2e")
+    def bench_e2e(
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+        messages: Annotated[int, typer.Option(min=10, help="Messages in the closed loop.")] = 3000,
+        rate: Annotated[
+            float | None, typer.Option(min=1, help="Open-loop rate (default: half the max).")
+        ] = None,
+        classifier: Annotated[
+            str, typer.Option(help="auto (the ONNX classifier when available) or none.")
+        ] = "auto",
+        duration: Annotated[float, typer.Option(min=1, help="Open-loop seconds.")] = 20.0,
+        naive_messages: Annotated[
+            int, typer.Option(min=10, help="Messages through the naive loop (a prefix).")
+        ] = 1000,
+        keep: Annotated[bool, typer.Option("--keep", help="Leave the stack running.")] = False,
+    ) -> None:
+        """Closed-loop e2e, bare model, naive loop, warm cache and half load, in one run."""
+        from shared.bench.runner import BenchOptions, run_bench
+
+        if classifier not in ("auto", "none"):
+            raise typer.BadParameter("--classifier must be auto or none")
+        choice: Classifier = "auto" if classifier == "auto" else "none"
+        console = Console(stderr=True)
+        options = BenchOptions(
+            messages=messages,
+            rate=rate,
+            classifier=choice,
+            duration_s=duration,
+            naive_messages=min(naive_messages, messages),
+            keep_stack=keep,
+        )
+        result = run_bench(
+            settings_factory(), options, progress=lambda line: console.print(f"[dim]{line}[/]")
+        ).as_dict()
+        if as_json:
+            typer.echo(json.dumps(result))
+        else:
+            Console().print(render_table(result))

@@ -1,0 +1,180 @@
+"""One ``clearpath bench e2e`` run: stack, in-process baselines, workers, Kafka phases, clean-up.
+
+Order: the bare model and the naive loop run first, in this process, while no worker is
+running; then the three workers start on namespaced topics and the closed loop (cold), the
+warm-cache pass and the open loop at half the measured rate run one after another. Workers
+are stopped by pid and the bench's topics deleted afterwards; a stack this run started is
+stopped too (unless ``keep``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from shared import kafka_admin
+from shared.bench.mix import MixItem, make_mix, resend
+from shared.bench.naive import run_naive
+from shared.bench.phases import collect, model_only, send_closed, send_open, verdict_phase
+from shared.bench.result import BenchResult, PhaseResult, machine_info
+from shared.bootstrap import build_pipeline
+from shared.broker import client_config
+from shared.client import RequestProducer, VerdictReader
+from shared.clock import utcnow
+from shared.launch import STAGES, start_worker, stop_workers, wait_ready
+from shared.settings import Settings
+from shared.stack import LocalStack
+from shared.topics import TopicSet
+
+__all__ = ["BenchOptions", "run_bench"]
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    """What ``clearpath bench e2e`` was asked for."""
+
+    messages: int = 3000
+    rate: float | None = None  # open-loop rate; None: half the measured closed-loop rate
+    classifier: Literal["auto", "none"] = "auto"
+    duration_s: float = 20.0
+    naive_messages: int = 1000
+    timeout_s: float = 300.0
+    keep_stack: bool = False
+    seed: int = 0
+
+
+def run_bench(
+    settings: Settings, options: BenchOptions, *, progress: Callable[[str], None] = print
+) -> BenchResult:
+    """Run every phase once and return the numbers; see the module docstring."""
+    settings = settings.model_copy(
+        update={
+            "detection": settings.detection.model_copy(update={"classifier": options.classifier})
+        }
+    )
+    stack = LocalStack(settings, progress=progress)
+    was_running = stack.status().running
+    progress("starting the stack (Kafka, Redis)…")
+    endpoints = stack.up()
+    run_id = uuid.uuid4().hex[:8]
+    topics = TopicSet.default().namespaced(f"bench{run_id}")
+    naive_in, naive_out = (
+        f"clearpath.bench.naive-in.{run_id}",
+        f"clearpath.bench.naive-out.{run_id}",
+    )
+    all_topics = [*topics.all(), naive_in, naive_out]
+    kafka_admin.ensure_topics(
+        endpoints.kafka_bootstrap,
+        all_topics,
+        partitions=settings.kafka.partitions,
+        replication_factor=settings.kafka.replication_factor,
+        retention_ms=3_600_000,
+        client_config=kafka_admin.client_config(settings.kafka),
+    )
+    base = client_config(settings.kafka, endpoints.kafka_bootstrap)
+    batch = settings.worker.batch_max
+    cold = make_mix(options.messages, run_id=run_id, now=utcnow(), seed=options.seed)
+    try:
+        pipeline = build_pipeline(settings)
+        progress(f"model only: {len(cold)} texts in batches of {batch}…")
+        model = model_only(pipeline, cold, batch=batch)
+        naive_items = cold[: max(1, min(options.naive_messages, len(cold)))]
+        progress(f"naive loop: {len(naive_items)} messages, one at a time…")
+        naive = run_naive(
+            pipeline=pipeline,
+            base_config=base,
+            input_topic=naive_in,
+            output_topic=naive_out,
+            items=naive_items,
+            timeout_s=options.timeout_s,
+        )
+        closed, warm, half = _kafka_phases(
+            settings,
+            options,
+            env={
+                "CLEARPATH_KAFKA__BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
+                "CLEARPATH_REDIS__URL": endpoints.redis_url,
+                "CLEARPATH_STACK__STATE_DIR": str(stack.state_dir),
+                "CLEARPATH_WORKER__TOPIC_SUFFIX": f"bench{run_id}",
+                "CLEARPATH_DETECTION__CLASSIFIER": options.classifier,
+            },
+            base=base,
+            topics=topics,
+            cold=cold,
+            run_id=run_id,
+            log_dir=Path(stack.state_dir) / "logs" / f"bench-{run_id}",
+            progress=progress,
+        )
+    finally:
+        kafka_admin.delete_topics(endpoints.kafka_bootstrap, all_topics)
+        if not options.keep_stack and not was_running:
+            progress("stopping the stack…")
+            stack.down()
+    return BenchResult(
+        closed=closed,
+        model_only=model,
+        naive=naive,
+        cache_hit=warm,
+        half_load=half,
+        machine=machine_info(),
+        settings={
+            **{k: v for k, v in asdict(options).items() if k != "keep_stack"},
+            "batch_max": batch,
+            "batch_wait_ms": settings.worker.batch_wait_ms,
+            "partitions": settings.kafka.partitions,
+            "model_version": pipeline.model_version,
+            "model_variant": settings.model.variant,
+            "intra_op_threads": settings.model.intra_op_threads,
+        },
+    )
+
+
+def _kafka_phases(
+    settings: Settings,
+    options: BenchOptions,
+    *,
+    env: dict[str, str],
+    base: dict[str, Any],
+    topics: TopicSet,
+    cold: list[MixItem],
+    run_id: str,
+    log_dir: Path,
+    progress: Callable[[str], None],
+) -> tuple[PhaseResult, PhaseResult, PhaseResult]:
+    """Closed loop (cold), warm-cache pass, open loop: the three workers as processes."""
+    progress("starting the detection, policy and response workers…")
+    workers = [start_worker(stage, env=env, log_dir=log_dir) for stage in STAGES]
+    reader = VerdictReader(base_config=base, topic=topics.verdicts, from_beginning=True)
+    producer = RequestProducer(base_config=base, topic=topics.requests)
+    timeout = options.timeout_s
+    try:
+        wait_ready(workers)
+        progress(f"closed loop: {len(cold)} messages as fast as possible…")
+        send_closed(producer, cold)
+        got = collect(reader, {i.request.request_id for i in cold}, timeout_s=timeout)
+        closed = verdict_phase("closed_loop", got, sent=len(cold))
+
+        warm = resend(cold, prefix="warm", now=utcnow())
+        progress(f"warm cache: the same {len(warm)} texts under new request ids…")
+        send_closed(producer, warm)
+        got = collect(reader, {i.request.request_id for i in warm}, timeout_s=timeout)
+        cached = verdict_phase("cache_hit", got, sent=len(warm))
+
+        rate = options.rate or max(1.0, closed.msgs_per_s / 2)
+        count = max(1, round(rate * options.duration_s))
+        fresh = make_mix(count, run_id=run_id, now=utcnow(), prefix="open", seed=options.seed + 1)
+        progress(f"open loop: {rate:.1f} msgs/s for {options.duration_s:.0f} s ({count} messages)…")
+        lag = send_open(producer, fresh, rate=rate)
+        got = collect(reader, {i.request.request_id for i in fresh}, timeout_s=timeout)
+        notes: dict[str, object] = {"target_rate": round(rate, 1), "sender_lag_s": round(lag, 3)}
+        half = verdict_phase("half_load", got, sent=count, notes=notes)
+    finally:
+        reader.close()
+        alive_at_end = {w.stage: w.alive() for w in workers}
+        stop_workers(workers)
+    if not all(alive_at_end.values()):
+        raise RuntimeError(f"a worker died during the bench: {alive_at_end}; logs in {log_dir}")
+    return closed, cached, half
