@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
-from typing import Literal
+from typing import Literal, Protocol
 
 from shared.broker import BatchHandler, TransactionalLoop, client_config
 from shared.cache import NullVerdictCache, VerdictCache, build_cache, metrics_observer
@@ -23,12 +23,14 @@ from shared.stage import StageContext
 from shared.topics import GroupSet, TopicSet
 
 __all__ = [
+    "AppFactory",
     "StageDeps",
     "StageName",
     "Worker",
     "build_worker",
     "create_stage_worker",
     "groups_for",
+    "stage_app",
     "topics_for",
 ]
 
@@ -223,3 +225,46 @@ def create_stage_worker(
         clock=clock,
         cache=cache,
     )
+
+
+class AppFactory(Protocol):
+    """``create_app(settings=None, *, pipeline=None, bootstrap=None, clock=utcnow) -> Worker``."""
+
+    def __call__(
+        self,
+        settings: Settings | None = None,
+        *,
+        pipeline: Pipeline | None = None,
+        bootstrap: str | None = None,
+        clock: Callable[[], datetime] = ...,
+    ) -> Worker: ...
+
+
+def stage_app(
+    stage: StageName, *, handler_factory: Callable[[StageDeps], BatchHandler], classifier: bool
+) -> AppFactory:
+    """The ``create_app`` of a stage's service: settings from the environment unless given,
+    the pipeline from :func:`shared.bootstrap.build_pipeline`, the broker from settings or the
+    running local stack; tests pass their own collaborators."""
+    from shared.bootstrap import build_pipeline
+    from shared.clock import utcnow
+    from shared.endpoints import kafka_bootstrap
+
+    def create_app(
+        settings: Settings | None = None,
+        *,
+        pipeline: Pipeline | None = None,
+        bootstrap: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> Worker:
+        settings = settings or Settings()
+        return create_stage_worker(
+            stage,
+            settings=settings,
+            pipeline=pipeline or build_pipeline(settings, classifier=classifier),
+            bootstrap=bootstrap or kafka_bootstrap(settings),
+            clock=clock,
+            handler_factory=handler_factory,
+        )
+
+    return create_app

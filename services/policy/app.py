@@ -2,34 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 from services.policy.handlers import build_handler
-from shared.bootstrap import build_pipeline
-from shared.clock import utcnow
-from shared.endpoints import kafka_bootstrap
-from shared.pipeline import Pipeline
-from shared.settings import Settings
-from shared.worker import Worker, create_stage_worker
+from shared.worker import AppFactory, stage_app
 
 __all__ = ["create_app"]
 
-
-def create_app(
-    settings: Settings | None = None,
-    *,
-    pipeline: Pipeline | None = None,
-    bootstrap: str | None = None,
-    clock: Callable[[], datetime] = utcnow,
-) -> Worker:
-    """The policy worker, ready to ``run()``; tests pass their own collaborators."""
-    settings = settings or Settings()
-    return create_stage_worker(
-        "policy",
-        settings=settings,
-        pipeline=pipeline or build_pipeline(settings, classifier=False),
-        bootstrap=bootstrap or kafka_bootstrap(settings),
-        clock=clock,
-        handler_factory=build_handler,
-    )
+create_app: AppFactory = stage_app("policy", handler_factory=build_handler, classifier=False)
