@@ -25,6 +25,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from shared import kafka_admin
 from shared.settings import KafkaSettings
+import logging as _dbg_logging, faulthandler as _dbg_fh, signal as _dbg_sig
+_dbg = _dbg_logging.getLogger('clearpath.broker.dbg')
+_dbg_fh.register(_dbg_sig.SIGUSR1, all_threads=True)
 
 __all__ = [
     "BatchHandler",
@@ -189,6 +192,7 @@ class TransactionalLoop:
             return True
         if error.code() == KafkaError._PARTITION_EOF:
             return False
+        _dbg.info('consume error %r', error)
         if error.fatal():
             raise KafkaException(error)
         return False
@@ -196,6 +200,7 @@ class TransactionalLoop:
     def _process(self, batch: Sequence[Incoming]) -> None:
         """Handle and commit one batch; on an abortable error, abort and rewind to redo it."""
         started = time.perf_counter()
+        _dbg.info('batch n=%d first=%s', len(batch), [(r.partition, r.offset) for r in batch[:1]])
         self._producer.begin_transaction()
         try:
             outputs = self._handler(batch)
@@ -208,6 +213,7 @@ class TransactionalLoop:
             self._commit()
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
+            _dbg.info('txn error %r abortable=%s retriable=%s fatal=%s', error, getattr(error,'txn_requires_abort',lambda:None)(), getattr(error,'retriable',lambda:None)(), getattr(error,'fatal',lambda:None)())
             if isinstance(error, KafkaError) and error.txn_requires_abort():
                 self._producer.abort_transaction(30)
                 self._rewind(batch)
@@ -239,9 +245,11 @@ class TransactionalLoop:
         for attempt in range(_COMMIT_ATTEMPTS):
             try:
                 self._producer.commit_transaction(30)
+                _dbg.info('committed')
                 return
             except KafkaException as exc:
                 error = exc.args[0] if exc.args else None
+                _dbg.info('commit error %r', error)
                 retriable = isinstance(error, KafkaError) and error.retriable()
                 if not retriable or attempt == _COMMIT_ATTEMPTS - 1:
                     raise

@@ -1,4 +1,4 @@
-"""Where the brokers and Redis are: settings first, else the running local stack."""
+"""Where Kafka, Redis and PostgreSQL are: settings first, else the running local stack."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from shared.errors import ConfigurationError
 from shared.settings import Settings
 from shared.stack import LocalStack
 
-__all__ = ["kafka_bootstrap", "redis_url"]
+__all__ = ["kafka_bootstrap", "postgres_url", "redis_url"]
 
 
 def kafka_bootstrap(settings: Settings) -> str:
@@ -31,3 +31,16 @@ def redis_url(settings: Settings) -> str | None:
         return settings.redis.url
     status = LocalStack(settings).status()
     return status.redis_url if status.redis.running else None
+
+
+def postgres_url(settings: Settings) -> str:
+    """``postgres.url`` from settings, else the local stack's PostgreSQL if it runs."""
+    if settings.postgres.url:
+        return settings.postgres.url
+    status = LocalStack(settings).status()
+    if not (status.postgres is not None and status.postgres.running and status.postgres_url):
+        raise ConfigurationError(
+            "no PostgreSQL: set CLEARPATH_POSTGRES__URL or start the local stack "
+            "with `clearpath stack up`"
+        )
+    return status.postgres_url

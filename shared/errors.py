@@ -10,7 +10,8 @@
     │   ├── PolicyError          a policy file that does not validate
     │   └── ProviderUnavailable  an explicitly requested execution provider cannot load
     ├── InfrastructureError      retryable: broker, cache or store unreachable
-    │   └── StackError           the local stack could not start or is unhealthy
+    │   ├── StackError           the local stack could not start or is unhealthy
+    │   └── DatabaseError        PostgreSQL unreachable, or a query or migration failed
     └── AppealTokenError         an appeal token that is forged, expired or mismatched
 
 Poison input is data with a destination (the dead-letter topic); infrastructure
@@ -24,6 +25,7 @@ __all__ = [
     "AppealTokenError",
     "ClearpathError",
     "ConfigurationError",
+    "DatabaseError",
     "InfrastructureError",
     "InvalidEncoding",
     "InvalidJSON",
@@ -83,6 +85,10 @@ class InfrastructureError(ClearpathError):
 
 class StackError(InfrastructureError):
     """The local stack failed to start, or a service did not become healthy in time."""
+
+
+class DatabaseError(InfrastructureError):
+    """PostgreSQL is unreachable, or a statement or schema migration failed."""
 
 
 class AppealTokenError(ClearpathError):

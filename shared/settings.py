@@ -22,6 +22,7 @@ __all__ = [
     "KafkaSettings",
     "ModelSettings",
     "PolicySettings",
+    "PostgresSettings",
     "PrometheusSettings",
     "RedisSettings",
     "ResponseSettings",
@@ -72,6 +73,19 @@ class CacheSettings(_Section):
     timeout_ms: int = Field(default=50, ge=1, description="Bound on one Redis round trip.")
     breaker_failures: int = Field(default=5, ge=1, description="Failures that open the breaker.")
     breaker_reset_s: float = Field(default=5.0, gt=0, description="Open time before a retry.")
+
+
+class PostgresSettings(_Section):
+    url: str | None = Field(
+        default=None,
+        description="External PostgreSQL DSN; unset: the local stack's server.",
+    )
+    pool_min: int = Field(default=1, ge=0, description="Connections a pool keeps open.")
+    pool_max: int = Field(default=8, ge=1, description="Most connections one process opens.")
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    statement_timeout_ms: int = Field(
+        default=10_000, ge=0, description="Bound on one statement (0: none)."
+    )
 
 
 class PrometheusSettings(_Section):
@@ -169,6 +183,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     cache: CacheSettings = CacheSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
+    postgres: PostgresSettings = PostgresSettings()
     stack: StackSettings = StackSettings()
     policy: PolicySettings = PolicySettings()
     detection: DetectionSettings = DetectionSettings()

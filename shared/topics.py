@@ -8,10 +8,13 @@ from typing import Final
 __all__ = [
     "ALL_TOPICS",
     "APPEALS",
+    "APPEAL_OUTCOMES",
     "AUDIT",
     "DEADLETTER",
     "DECISIONS",
     "DETECTIONS",
+    "GROUP_APPEALS",
+    "GROUP_AUDIT",
     "GROUP_DETECTION",
     "GROUP_POLICY",
     "GROUP_RESPONSE",
@@ -28,13 +31,25 @@ VERDICTS: Final = "clearpath.verdicts.v1"
 DEADLETTER: Final = "clearpath.deadletter.v1"
 APPEALS: Final = "clearpath.appeals.v1"
 AUDIT: Final = "clearpath.audit.v1"
+APPEAL_OUTCOMES: Final = "clearpath.appeal-outcomes.v1"
 
-#: Topics the pipeline of the spine creates (appeals and audit arrive with later workers).
-ALL_TOPICS: Final = (REQUESTS, DETECTIONS, DECISIONS, VERDICTS, DEADLETTER)
+#: Every topic the stack creates.
+ALL_TOPICS: Final = (
+    REQUESTS,
+    DETECTIONS,
+    DECISIONS,
+    VERDICTS,
+    DEADLETTER,
+    AUDIT,
+    APPEALS,
+    APPEAL_OUTCOMES,
+)
 
 GROUP_DETECTION: Final = "clearpath-detection"
 GROUP_POLICY: Final = "clearpath-policy"
 GROUP_RESPONSE: Final = "clearpath-response"
+GROUP_AUDIT: Final = "clearpath-audit"
+GROUP_APPEALS: Final = "clearpath-appeals"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +61,9 @@ class TopicSet:
     decisions: str = DECISIONS
     verdicts: str = VERDICTS
     deadletter: str = DEADLETTER
+    audit: str = AUDIT
+    appeals: str = APPEALS
+    appeal_outcomes: str = APPEAL_OUTCOMES
 
     @classmethod
     def default(cls) -> TopicSet:
@@ -56,18 +74,33 @@ class TopicSet:
         return TopicSet(*(f"{name}.{suffix}" for name in self.all()))
 
     def all(self) -> tuple[str, ...]:
-        return (self.requests, self.detections, self.decisions, self.verdicts, self.deadletter)
+        return (
+            self.requests,
+            self.detections,
+            self.decisions,
+            self.verdicts,
+            self.deadletter,
+            self.audit,
+            self.appeals,
+            self.appeal_outcomes,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class GroupSet:
-    """Consumer group ids of the three workers."""
+    """Consumer group ids of the workers."""
 
     detection: str = GROUP_DETECTION
     policy: str = GROUP_POLICY
     response: str = GROUP_RESPONSE
+    audit: str = GROUP_AUDIT
+    appeals: str = GROUP_APPEALS
 
     def namespaced(self, suffix: str) -> GroupSet:
         return GroupSet(
-            f"{self.detection}.{suffix}", f"{self.policy}.{suffix}", f"{self.response}.{suffix}"
+            f"{self.detection}.{suffix}",
+            f"{self.policy}.{suffix}",
+            f"{self.response}.{suffix}",
+            f"{self.audit}.{suffix}",
+            f"{self.appeals}.{suffix}",
         )

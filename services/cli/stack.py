@@ -52,7 +52,7 @@ def _table(status: StackStatus) -> Table:
 
 
 def up(json_output: JsonOption = False) -> None:
-    """Start Kafka, Redis and Prometheus (or use external ones in settings); create topics."""
+    """Start Kafka, Redis, PostgreSQL and Prometheus (or use external ones); create topics."""
     console, err = Console(), Console(stderr=True)
     stack = _stack(err, quiet=json_output)
     try:
@@ -66,6 +66,8 @@ def up(json_output: JsonOption = False) -> None:
     console.print(_table(status))
     console.print(f"KAFKA_BOOTSTRAP={endpoints.kafka_bootstrap}", highlight=False)
     console.print(f"REDIS_URL={endpoints.redis_url}", highlight=False)
+    if endpoints.postgres_url:
+        console.print(f"POSTGRES_URL={status.postgres_url}", highlight=False)
     if endpoints.prometheus_url:
         console.print(f"PROMETHEUS_URL={endpoints.prometheus_url}", highlight=False)
 
@@ -98,7 +100,10 @@ def status(json_output: JsonOption = False) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the ``stack`` command group (up, down, status) to ``app``."""
-    group = typer.Typer(no_args_is_help=True, help="The local stack: Kafka (KRaft) and Redis.")
+    group = typer.Typer(
+        no_args_is_help=True,
+        help="The local stack: Kafka (KRaft), Redis, PostgreSQL, Prometheus.",
+    )
     group.command("up")(up)
     group.command("down")(down)
     group.command("status")(status)

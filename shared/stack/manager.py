@@ -1,4 +1,4 @@
-"""``LocalStack``: bring Kafka, Redis and Prometheus up, report on them, stop what we started.
+"""``LocalStack``: bring Kafka, Redis, PostgreSQL and Prometheus up; report; stop what we started.
 
 A service whose endpoint is named in settings is external: the stack uses it and starts
 nothing for it. Everything else runs as a local process with its data, logs, pid and
@@ -14,10 +14,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from shared import kafka_admin
-from shared.errors import InfrastructureError, StackError
+from shared.db import migrate
+from shared.errors import DatabaseError, InfrastructureError, StackError
 from shared.settings import Settings
 from shared.stack.kafka import KafkaNode, default_cache_dir, default_deploy_dir
 from shared.stack.models import Endpoints, Ports, ServiceName, ServiceStatus, StackStatus
+from shared.stack.postgres import PostgresNode, postgres_ready
 from shared.stack.process import (
     LOOPBACK,
     file_lock,
@@ -38,8 +40,17 @@ from shared.topics import TopicSet
 __all__ = ["LocalStack"]
 
 _log = logging.getLogger(__name__)
-SERVICES = ("kafka", "redis", "prometheus")
-Node = KafkaNode | RedisNode | PrometheusNode
+SERVICES = ("kafka", "redis", "postgres", "prometheus")
+Node = KafkaNode | RedisNode | PostgresNode | PrometheusNode
+
+
+def _redact(url: str) -> str:
+    """``url`` without its password (status output and errors never show secrets)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _reachable(host: str | None, port: int | None) -> bool:
@@ -77,6 +88,7 @@ class LocalStack:
             cache_dir=cache_dir or default_cache_dir(),
         )
         self.redis = RedisNode(state_dir=self.state_dir, install=install_redis)
+        self.postgres = PostgresNode(state_dir=self.state_dir, install=install_redis)
         self.prometheus = PrometheusNode(
             state_dir=self.state_dir,
             deploy_dir=deploy_dir or default_deploy_dir(),
@@ -98,15 +110,21 @@ class LocalStack:
     def external_prometheus(self) -> str | None:
         return self.settings.prometheus.url
 
+    @property
+    def external_postgres(self) -> str | None:
+        return self.settings.postgres.url
+
     def up(self) -> Endpoints:
         """Start what is not running, wait until healthy, create the topics; the endpoints."""
         with file_lock(self._lock_file):
             ports = Ports.load(self._ports_file)
-            kafka_pid = redis_pid = None
+            kafka_pid = redis_pid = postgres_pid = None
             if self.external_kafka is None:
                 kafka_pid, ports = self._start_kafka(ports)
             if self.external_redis is None:
                 redis_pid, ports = self._start_redis(ports)
+            if self.external_postgres is None:
+                postgres_pid, ports = self._start_postgres(ports)
             endpoints = self._endpoints(ports)
             client = kafka_admin.client_config(self.settings.kafka) if self.external_kafka else {}
             self._await(
@@ -123,6 +141,7 @@ class LocalStack:
                 node=self.kafka,
                 external=self.external_kafka,
             )
+            self._up_postgres(endpoints, ports, postgres_pid)
             # Started last: it only observes, and a failed Kafka or Redis stops `up` first.
             endpoints = self._up_prometheus(ports, endpoints)
         self._create_topics(endpoints.kafka_bootstrap, client)
@@ -135,6 +154,7 @@ class LocalStack:
             for name, node, external in (
                 ("kafka", self.kafka, self.external_kafka),
                 ("redis", self.redis, self.external_redis),
+                ("postgres", self.postgres, self.external_postgres),
                 ("prometheus", self.prometheus, self.external_prometheus),
             ):
                 if name not in services or external is not None:
@@ -172,7 +192,22 @@ class LocalStack:
         else:
             endpoint = PrometheusNode.url(ports.prometheus) if ports.prometheus else None
             prom = self._managed_status("prometheus", self.prometheus, ports.prometheus, endpoint)
-        return StackStatus(kafka=kafka, redis=redis, state_dir=self.state_dir, prometheus=prom)
+        if self.external_postgres is not None:
+            parts = urlsplit(self.external_postgres)
+            up = _reachable(parts.hostname, parts.port or 5432)
+            postgres = ServiceStatus(
+                "postgres", managed=False, running=up, endpoint=_redact(self.external_postgres)
+            )
+        else:
+            endpoint = PostgresNode.url(ports.postgres) if ports.postgres else None
+            postgres = self._managed_status("postgres", self.postgres, ports.postgres, endpoint)
+        return StackStatus(
+            kafka=kafka,
+            redis=redis,
+            state_dir=self.state_dir,
+            prometheus=prom,
+            postgres=postgres,
+        )
 
     # -- internals -------------------------------------------------------------------
 
@@ -227,6 +262,47 @@ class LocalStack:
         write_pid(self.redis.pid_file, pid)
         return pid, ports
 
+    def _start_postgres(self, ports: Ports) -> tuple[int | None, Ports]:
+        if self._running_pid(self.postgres) is not None:
+            return None, ports
+        ports = self._pick(ports, "postgres")
+        ports.save(self._ports_file)
+        assert ports.postgres is not None
+        pid = self.postgres.start(port=ports.postgres, progress=self._progress)
+        write_pid(self.postgres.pid_file, pid)
+        return pid, ports
+
+    def _up_postgres(self, endpoints: Endpoints, ports: Ports, pid: int | None) -> None:
+        """Await the server, create the database, apply the schema migrations."""
+        external = self.external_postgres
+        assert endpoints.postgres_url is not None
+        if external is None:
+            assert ports.postgres is not None
+            self._await(
+                "PostgreSQL",
+                lambda: postgres_ready(PostgresNode.url(ports.postgres or 0, "postgres")),
+                pid=pid,
+                node=self.postgres,
+                external=None,
+            )
+            self.postgres.create_database(ports.postgres)
+        else:
+            self._await(
+                "PostgreSQL",
+                lambda: postgres_ready(external),
+                pid=None,
+                node=self.postgres,
+                external=_redact(external),
+            )
+        try:
+            applied = migrate(endpoints.postgres_url)
+        except DatabaseError as exc:
+            raise StackError(
+                f"PostgreSQL is up but the schema could not be migrated: {exc}"
+            ) from exc
+        if applied:
+            self._progress(f"Applied PostgreSQL migrations: {', '.join(applied)}")
+
     def _up_prometheus(self, ports: Ports, endpoints: Endpoints) -> Endpoints:
         """Start (unless external or running) and await the stack's Prometheus."""
         external = self.external_prometheus
@@ -247,12 +323,18 @@ class LocalStack:
             node=self.prometheus,
             external=external,
         )
-        return Endpoints(endpoints.kafka_bootstrap, endpoints.redis_url, prometheus_url=url)
+        return Endpoints(
+            endpoints.kafka_bootstrap,
+            endpoints.redis_url,
+            prometheus_url=url,
+            postgres_url=endpoints.postgres_url,
+        )
 
     def _endpoints(self, ports: Ports) -> Endpoints:
         kafka = self.external_kafka or f"{LOOPBACK}:{ports.kafka}"
         redis_url = self.external_redis or RedisNode.url(ports.redis or 0)
-        return Endpoints(kafka_bootstrap=kafka, redis_url=redis_url)
+        postgres_url = self.external_postgres or PostgresNode.url(ports.postgres or 0)
+        return Endpoints(kafka_bootstrap=kafka, redis_url=redis_url, postgres_url=postgres_url)
 
     def _await(
         self,

@@ -9,16 +9,17 @@ from typing import Any, Literal
 
 __all__ = ["Endpoints", "Ports", "ServiceStatus", "StackStatus"]
 
-ServiceName = Literal["kafka", "redis", "prometheus"]
+ServiceName = Literal["kafka", "redis", "postgres", "prometheus"]
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoints:
-    """Where clients connect: a Kafka bootstrap list, a Redis URL, Prometheus (when known)."""
+    """Where clients connect: Kafka bootstrap list, Redis URL, PostgreSQL and Prometheus."""
 
     kafka_bootstrap: str
     redis_url: str
     prometheus_url: str | None = None
+    postgres_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class StackStatus:
     redis: ServiceStatus
     state_dir: Path
     prometheus: ServiceStatus | None = None
+    postgres: ServiceStatus | None = None
 
     @property
     def kafka_bootstrap(self) -> str | None:
@@ -63,12 +65,16 @@ class StackStatus:
         return self.prometheus.endpoint if self.prometheus is not None else None
 
     @property
+    def postgres_url(self) -> str | None:
+        return self.postgres.endpoint if self.postgres is not None else None
+
+    @property
     def running(self) -> bool:
         return all(service.running for service in self.services)
 
     @property
     def services(self) -> tuple[ServiceStatus, ...]:
-        extra = (self.prometheus,) if self.prometheus is not None else ()
+        extra = tuple(s for s in (self.postgres, self.prometheus) if s is not None)
         return (self.kafka, self.redis, *extra)
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,6 +82,7 @@ class StackStatus:
             "kafka_bootstrap": self.kafka_bootstrap,
             "redis_url": self.redis_url,
             "prometheus_url": self.prometheus_url,
+            "postgres_url": self.postgres_url,
             "running": self.running,
             "state_dir": str(self.state_dir),
             "services": {s.name: s.to_dict() for s in self.services},
@@ -90,6 +97,7 @@ class Ports:
     kafka_controller: int | None = None
     redis: int | None = None
     prometheus: int | None = None
+    postgres: int | None = None
 
     @classmethod
     def load(cls, path: Path) -> Ports:
@@ -110,5 +118,5 @@ class Ports:
         return replace(self, **{name: port})
 
     def taken(self) -> tuple[int, ...]:
-        ports = (self.kafka, self.kafka_controller, self.redis, self.prometheus)
+        ports = (self.kafka, self.kafka_controller, self.redis, self.prometheus, self.postgres)
         return tuple(p for p in ports if p is not None)

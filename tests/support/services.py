@@ -1,6 +1,7 @@
 """Real Kafka and Redis for integration and e2e tests, resolved per service in this order.
 
-1. ``CLEARPATH_TEST_KAFKA_BOOTSTRAP`` / ``CLEARPATH_TEST_REDIS_URL``: endpoints someone runs.
+1. ``CLEARPATH_TEST_KAFKA_BOOTSTRAP`` / ``CLEARPATH_TEST_REDIS_URL`` /
+   ``CLEARPATH_TEST_POSTGRES_URL``: endpoints someone runs.
 2. testcontainers, when the package is installed and a Docker engine answers.
 3. The local stack in a dedicated state directory (``CLEARPATH_TEST_STATE_DIR``, default
    ``~/.local/state/clearpath-test``), so tests never touch the user's demo stack. It is
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from shared.db import migrate
 from shared.errors import StackError
 from shared.kafka_admin import ensure_topics
 from shared.settings import Settings, default_state_dir
@@ -31,6 +33,7 @@ from shared.topics import ALL_TOPICS
 
 __all__ = [
     "ENV_KAFKA",
+    "ENV_POSTGRES",
     "ENV_REDIS",
     "ENV_STATE_DIR",
     "docker_available",
@@ -41,6 +44,7 @@ __all__ = [
 
 ENV_KAFKA = "CLEARPATH_TEST_KAFKA_BOOTSTRAP"
 ENV_REDIS = "CLEARPATH_TEST_REDIS_URL"
+ENV_POSTGRES = "CLEARPATH_TEST_POSTGRES_URL"
 ENV_STATE_DIR = "CLEARPATH_TEST_STATE_DIR"
 
 
@@ -79,13 +83,18 @@ def _containers(
 
 
 def _local_stack(
-    stack: contextlib.ExitStack, kafka: str | None, redis_url: str | None, state_dir: Path
-) -> tuple[str, str]:
+    stack: contextlib.ExitStack,
+    kafka: str | None,
+    redis_url: str | None,
+    postgres_url: str | None,
+    state_dir: Path,
+) -> Endpoints:
     base = Settings()
     settings = base.model_copy(
         update={
             "kafka": base.kafka.model_copy(update={"bootstrap_servers": kafka}),
             "redis": base.redis.model_copy(update={"url": redis_url}),
+            "postgres": base.postgres.model_copy(update={"url": postgres_url}),
             "stack": base.stack.model_copy(update={"state_dir": state_dir}),
         }
     )
@@ -101,7 +110,7 @@ def _local_stack(
             pytest.fail(f"the test stack in {state_dir} did not start: {exc}", pytrace=False)
         leases.take(started=[s.name for s in before.services if s.managed and not s.running])
     stack.callback(leases.release, local)
-    return endpoints.kafka_bootstrap, endpoints.redis_url
+    return endpoints
 
 
 class _Leases:
@@ -141,13 +150,22 @@ class _Leases:
 
 @contextlib.contextmanager
 def provide_endpoints(env: Mapping[str, str] = os.environ) -> Iterator[Endpoints]:
-    """Endpoints of a real Kafka and Redis for the duration of the ``with`` block."""
+    """Endpoints of a real Kafka, Redis and PostgreSQL for the duration of the ``with`` block.
+
+    PostgreSQL comes from ``CLEARPATH_TEST_POSTGRES_URL`` or the local test stack (its schema
+    migrated either way).
+    """
     kafka, redis_url = env.get(ENV_KAFKA) or None, env.get(ENV_REDIS) or None
+    postgres_url = env.get(ENV_POSTGRES) or None
     with contextlib.ExitStack() as stack:
         if (kafka is None or redis_url is None) and docker_available():
             kafka, redis_url = _containers(stack, kafka, redis_url)
-        if kafka is None or redis_url is None:
-            kafka, redis_url = _local_stack(stack, kafka, redis_url, stack_state_dir(env))
+        if kafka is None or redis_url is None or postgres_url is None:
+            local = _local_stack(stack, kafka, redis_url, postgres_url, stack_state_dir(env))
+            kafka, redis_url = local.kafka_bootstrap, local.redis_url
+            postgres_url = local.postgres_url
+        else:
+            migrate(postgres_url)
         defaults = Settings().kafka
         ensure_topics(
             kafka,
@@ -156,7 +174,7 @@ def provide_endpoints(env: Mapping[str, str] = os.environ) -> Iterator[Endpoints
             replication_factor=defaults.replication_factor,
             retention_ms=defaults.retention_ms,
         )
-        yield Endpoints(kafka_bootstrap=kafka, redis_url=redis_url)
+        yield Endpoints(kafka_bootstrap=kafka, redis_url=redis_url, postgres_url=postgres_url)
 
 
 def stack_endpoints() -> Iterator[Endpoints]:

@@ -67,6 +67,7 @@ def test_up_failure_exits_1_with_the_reason(tmp_path: Path) -> None:
         "CLEARPATH_STACK__START_TIMEOUT_S": "0.3",
         "CLEARPATH_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free}",
         "CLEARPATH_REDIS__URL": f"redis://127.0.0.1:{free}/0",
+        "CLEARPATH_POSTGRES__URL": f"postgresql://u@127.0.0.1:{free}/db",
     }
     result = CliRunner().invoke(_app(), ["stack", "up", "--json"], env=env)
     assert result.exit_code == 1

@@ -27,12 +27,20 @@ def test_env_endpoints_win_and_create_the_topics(monkeypatch: pytest.MonkeyPatch
     def ensure(bootstrap: str, topics: Any, **_: Any) -> None:
         created.append((bootstrap, topics))
 
+    migrated: list[str] = []
     monkeypatch.setattr(services, "ensure_topics", ensure)
+    monkeypatch.setattr(services, "migrate", migrated.append)
     monkeypatch.setattr(services, "docker_available", lambda: False)
-    env = {services.ENV_KAFKA: "k:9092", services.ENV_REDIS: "redis://r:6379/0"}
+    env = {
+        services.ENV_KAFKA: "k:9092",
+        services.ENV_REDIS: "redis://r:6379/0",
+        services.ENV_POSTGRES: "postgresql://u@p:5432/db",
+    }
     with services.provide_endpoints(env) as endpoints:
         assert (endpoints.kafka_bootstrap, endpoints.redis_url) == ("k:9092", "redis://r:6379/0")
+        assert endpoints.postgres_url == "postgresql://u@p:5432/db"
     assert created and created[0][0] == "k:9092"
+    assert migrated == ["postgresql://u@p:5432/db"]
 
 
 def test_state_dir_is_separate_from_the_users_stack(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from shared import kafka_admin
 from shared.errors import StackError
 from shared.settings import (
     KafkaSettings,
+    PostgresSettings,
     PrometheusSettings,
     RedisSettings,
     Settings,
@@ -23,6 +24,7 @@ from shared.settings import (
 from shared.stack import LocalStack, manager, process
 from shared.stack.kafka import KafkaNode
 from shared.stack.models import Ports
+from shared.stack.postgres import PostgresNode
 from shared.stack.prometheus import PrometheusNode
 from shared.stack.redis import RedisNode
 
@@ -31,7 +33,7 @@ def _settings(state_dir: Path, **sections: Any) -> Settings:
     return Settings(stack=StackSettings(state_dir=state_dir, start_timeout_s=5), **sections)
 
 
-def _fake_start(node: KafkaNode | RedisNode | PrometheusNode, tmp_path: Path) -> int:
+def _fake_start(node: KafkaNode | RedisNode | PostgresNode | PrometheusNode, tmp_path: Path) -> int:
     """A stand-in server: a sleeping process that carries the node's marker."""
     argv = [sys.executable, "-c", "import time; time.sleep(120)", *node.marker.split()]
     return process.spawn_detached(argv, log_path=tmp_path / "fake.log", cwd=tmp_path)
@@ -57,13 +59,24 @@ def fake_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
         started.append(("prometheus", pid))
         return pid
 
+    def postgres_start(self: PostgresNode, *, port: int, progress: Any) -> int:
+        pid = _fake_start(self, tmp_path)
+        started.append(("postgres", pid))
+        return pid
+
+    migrated: list[str] = []
+
     monkeypatch.setattr(KafkaNode, "start", kafka_start)
     monkeypatch.setattr(RedisNode, "start", redis_start)
     monkeypatch.setattr(PrometheusNode, "start", prometheus_start)
+    monkeypatch.setattr(PostgresNode, "start", postgres_start)
+    monkeypatch.setattr(PostgresNode, "create_database", lambda self, port: None)
     monkeypatch.setattr(manager, "redis_ready", lambda url: True)
     monkeypatch.setattr(manager, "prometheus_ready", lambda url: True)
+    monkeypatch.setattr(manager, "postgres_ready", lambda url: True)
+    monkeypatch.setattr(manager, "migrate", lambda url: migrated.append(url) or ())
     monkeypatch.setattr(kafka_admin, "broker_ready", lambda bootstrap, **_: True)
-    state = {"started": started}
+    state: dict[str, Any] = {"started": started, "migrated": migrated}
     yield state
     for _, pid in started:
         if process.is_running(pid) and str(tmp_path) in (process.cmdline(pid) or ""):
@@ -77,22 +90,31 @@ def test_external_endpoints_start_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(KafkaNode, "start", refuse)
     monkeypatch.setattr(RedisNode, "start", refuse)
     monkeypatch.setattr(PrometheusNode, "start", refuse)
+    monkeypatch.setattr(PostgresNode, "start", refuse)
     monkeypatch.setattr(manager, "redis_ready", lambda url: True)
     monkeypatch.setattr(manager, "prometheus_ready", lambda url: True)
+    monkeypatch.setattr(manager, "postgres_ready", lambda url: True)
+    migrated: list[str] = []
+    monkeypatch.setattr(manager, "migrate", lambda url: migrated.append(url) or ())
     monkeypatch.setattr(kafka_admin, "broker_ready", lambda bootstrap, **_: True)
+    dsn = "postgresql://app:s3cret@db.internal:5433/clearpath"
     settings = _settings(
         tmp_path / "state",
         kafka=KafkaSettings(bootstrap_servers="broker-a:9092,broker-b:9092"),
         redis=RedisSettings(url="redis://cache.internal:6380/2"),
         prometheus=PrometheusSettings(url="http://prometheus.internal:9090"),
+        postgres=PostgresSettings(url=dsn),
     )
     stack = LocalStack(settings, topics=())
     endpoints = stack.up()
     assert endpoints.kafka_bootstrap == "broker-a:9092,broker-b:9092"
     assert endpoints.redis_url == "redis://cache.internal:6380/2"
     assert endpoints.prometheus_url == "http://prometheus.internal:9090"
+    assert endpoints.postgres_url == dsn and migrated == [dsn]  # the schema is still applied
     assert stack.down() == ()
     status = stack.status()
+    assert status.postgres_url == "postgresql://app:***@db.internal:5433/clearpath"
+    assert "s3cret" not in str(status.to_dict())
     assert not status.kafka.managed and not status.redis.managed
     assert status.kafka.pid is None and status.redis.pid is None
     assert not (tmp_path / "state" / "kafka").exists()
@@ -105,6 +127,7 @@ def test_unreachable_external_kafka_is_a_stack_error(tmp_path: Path) -> None:
         stack=StackSettings(state_dir=tmp_path, start_timeout_s=0.5),
         kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}"),
         redis=RedisSettings(url=f"redis://127.0.0.1:{port}/0"),
+        postgres=PostgresSettings(url=f"postgresql://u@127.0.0.1:{port}/db"),
     )
     with pytest.raises(StackError, match="external Redis"):
         LocalStack(settings, topics=()).up()
@@ -117,13 +140,20 @@ def test_up_starts_once_remembers_ports_and_down_stops_exactly_ours(
 ) -> None:
     stack = LocalStack(_settings(tmp_path / "state"), topics=())
     first = stack.up()
-    assert [name for name, _ in fake_stack["started"]] == ["kafka", "redis", "prometheus"]
+    assert [name for name, _ in fake_stack["started"]] == [
+        "kafka",
+        "redis",
+        "postgres",
+        "prometheus",
+    ]
+    assert first.postgres_url is not None and first.postgres_url.startswith("postgresql://")
+    assert fake_stack["migrated"] == [first.postgres_url]
     assert first.kafka_bootstrap.startswith("127.0.0.1:")
     assert first.redis_url.startswith("redis://127.0.0.1:")
 
     again = LocalStack(_settings(tmp_path / "state"), topics=()).up()
     assert again == first
-    assert len(fake_stack["started"]) == 3  # idempotent: nothing started twice
+    assert len(fake_stack["started"]) == 4  # idempotent: nothing started twice
 
     status = stack.status()
     pids = {name: pid for name, pid in fake_stack["started"]}
@@ -131,12 +161,12 @@ def test_up_starts_once_remembers_ports_and_down_stops_exactly_ours(
     assert (status.kafka.pid, status.redis.pid) == (pids["kafka"], pids["redis"])
     ports = Ports.load(tmp_path / "state" / "ports.json")
     assert status.kafka.port == ports.kafka and status.redis.port == ports.redis
-    assert len(set(ports.taken())) == 4
+    assert len(set(ports.taken())) == 5
     assert status.prometheus is not None and status.prometheus.pid == pids["prometheus"]
     assert first.prometheus_url == status.prometheus_url
     assert (tmp_path / "state" / "prometheus" / "targets.json").read_text() == "[]\n"
 
-    assert stack.down() == ("kafka", "redis", "prometheus")
+    assert stack.down() == ("kafka", "redis", "postgres", "prometheus")
     assert not any(process.is_running(pid) for pid in pids.values())
     assert stack.down() == ()
     after = stack.status()
@@ -182,7 +212,11 @@ def test_a_server_that_dies_at_start_is_reported_with_its_log(
 
     monkeypatch.setattr(RedisNode, "start", dying_start)
     monkeypatch.setattr(manager, "redis_ready", lambda url: False)
-    settings = _settings(tmp_path, kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+    settings = _settings(
+        tmp_path,
+        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"),
+        postgres=PostgresSettings(url="postgresql://u@127.0.0.1:1/db"),
+    )
     with pytest.raises(StackError, match=r"(?s)Redis exited at start.*address in use"):
         LocalStack(settings, topics=()).up()
     assert not (tmp_path / "redis" / "redis.pid").exists()
