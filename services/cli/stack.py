@@ -72,16 +72,32 @@ def up(json_output: JsonOption = False) -> None:
         console.print(f"PROMETHEUS_URL={endpoints.prometheus_url}", highlight=False)
 
 
-def down(json_output: JsonOption = False) -> None:
+PurgeOption = Annotated[
+    bool,
+    typer.Option(
+        "--purge", help="Also delete the managed services' data: topics, database, metrics."
+    ),
+]
+
+
+def down(json_output: JsonOption = False, purge: PurgeOption = False) -> None:
     """Stop the processes the stack started (external services are left alone)."""
     console, err = Console(), Console(stderr=True)
     stack = _stack(err, quiet=True)
+    purged: tuple[str, ...] = ()
     try:
         stopped = stack.down()
+        if purge:
+            purged = stack.purge()
     except StackError as exc:
         raise _fail(err, exc) from exc
+    if purged and not json_output:
+        console.print(f"Deleted the data of: {', '.join(purged)}")
     if json_output:
-        _emit_json({"stopped": list(stopped), **stack.status().to_dict()})
+        payload = {"stopped": list(stopped), **stack.status().to_dict()}
+        if purge:
+            payload["purged"] = list(purged)
+        _emit_json(payload)
     elif stopped:
         console.print(f"Stopped: {', '.join(stopped)}")
     else:

@@ -8,6 +8,7 @@ remembered port under ``settings.stack.state_dir``.
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
@@ -165,6 +166,25 @@ class LocalStack:
                     stopped.append(name)
                 remove_pid(node.pid_file)
         return tuple(stopped)
+
+    def purge(self) -> tuple[str, ...]:
+        """Stop every managed service, then delete their data (topics, database, TSDB).
+
+        What was deleted, by service. External services are never touched.
+        """
+        self.down()
+        purged: list[str] = []
+        with file_lock(self._lock_file):
+            if self.external_kafka is None and self.kafka.data_dir.exists():
+                shutil.rmtree(self.kafka.data_dir)
+                purged.append("kafka")
+            if self.external_postgres is None and self.postgres.cluster.exists():
+                self.postgres.remove_cluster()
+                purged.append("postgres")
+            if self.external_prometheus is None and self.prometheus.data_dir.exists():
+                shutil.rmtree(self.prometheus.data_dir)
+                purged.append("prometheus")
+        return tuple(purged)
 
     def status(self) -> StackStatus:
         """What runs now and where; cheap (no start, no Kafka client)."""

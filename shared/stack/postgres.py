@@ -13,6 +13,7 @@ this is a development stack, bound to 127.0.0.1 like its Kafka and Redis. Produc
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -213,6 +214,13 @@ class PostgresNode:
             raise StackError(
                 f"PostgreSQL is up but the database could not be created: {exc}"
             ) from exc
+
+    def remove_cluster(self) -> None:
+        """Delete the cluster's files (the server must be stopped): ``stack down --purge``."""
+        shutil.rmtree(self.cluster, ignore_errors=True)
+        if self.as_root:
+            with contextlib.suppress(OSError):
+                self.cluster.parent.rmdir()  # only when no other stack's cluster is left
 
     def log_tail(self, lines: int = 30) -> str:
         return tail(self.log, lines)

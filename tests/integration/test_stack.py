@@ -13,8 +13,10 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 
 from shared import kafka_admin
+from shared.db import pending
 from shared.settings import KafkaSettings, RedisSettings, Settings, StackSettings
 from shared.stack import Endpoints, LocalStack, process
+from shared.stack.postgres import postgres_ready
 from shared.stack.prometheus import prometheus_ready
 from shared.stack.redis import redis_ready
 from shared.topics import ALL_TOPICS
@@ -114,7 +116,7 @@ def test_redis_answers_ping(stack_endpoints: Endpoints) -> None:
 def test_local_stack_lifecycle(
     tmp_path_factory: pytest.TempPathFactory, stack_endpoints: Endpoints
 ) -> None:
-    """A second, private stack: up twice, status, down stops exactly its three pids."""
+    """A second, private stack: up twice, status, down stops exactly its four pids."""
     if shutil.which("java") is None or shutil.which("mvn") is None:
         pytest.skip("the local stack needs Java and Maven")
     state: Path = tmp_path_factory.mktemp("lifecycle-stack")
@@ -130,23 +132,28 @@ def test_local_stack_lifecycle(
         assert status.running and status.kafka.managed and status.redis.managed
         assert status.prometheus is not None and status.prometheus.managed
         assert first.prometheus_url is not None and prometheus_ready(first.prometheus_url)
-        pids = {status.kafka.pid, status.redis.pid, status.prometheus.pid}
+        assert status.postgres is not None and status.postgres.managed
+        assert first.postgres_url is not None and postgres_ready(first.postgres_url)
+        assert pending(first.postgres_url) == ()  # every migration applied
+        pids = {status.kafka.pid, status.redis.pid, status.prometheus.pid, status.postgres.pid}
         assert None not in pids
-        for pid in pids:
+        for pid in pids - {status.postgres.pid}:
             assert pid is not None and str(state) in (process.cmdline(pid) or "")
+        assert status.postgres.pid is not None
+        assert process.owns(status.postgres.pid, stack.postgres.marker)
 
         assert LocalStack(settings).up() == first  # idempotent: same endpoints, same pids
         again = stack.status()
-        assert again.prometheus is not None
-        assert {again.kafka.pid, again.redis.pid, again.prometheus.pid} == pids
+        assert again.prometheus is not None and again.postgres is not None
+        assert {again.kafka.pid, again.redis.pid, again.prometheus.pid, again.postgres.pid} == pids
         admin = AdminClient({"bootstrap.servers": first.kafka_bootstrap})
         assert set(ALL_TOPICS) <= set(admin.list_topics(timeout=15).topics)
 
-        assert stack.down() == ("kafka", "redis", "prometheus")
+        assert stack.down() == ("kafka", "redis", "postgres", "prometheus")
         assert not any(process.is_running(pid) for pid in pids if pid is not None)
         assert not stack.status().running
         # The session's services were not touched.
         assert kafka_admin.broker_ready(stack_endpoints.kafka_bootstrap)
         assert redis_ready(stack_endpoints.redis_url)
     finally:
-        stack.down()
+        stack.purge()  # the private cluster may live outside tmp (root: /var/lib/clearpath)

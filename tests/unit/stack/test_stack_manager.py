@@ -220,3 +220,19 @@ def test_a_server_that_dies_at_start_is_reported_with_its_log(
     with pytest.raises(StackError, match=r"(?s)Redis exited at start.*address in use"):
         LocalStack(settings, topics=()).up()
     assert not (tmp_path / "redis" / "redis.pid").exists()
+
+
+def test_purge_stops_everything_and_deletes_only_managed_data(
+    tmp_path: Path, fake_stack: dict[str, Any]
+) -> None:
+    stack = LocalStack(_settings(tmp_path / "state"), topics=())
+    stack.up()
+    for directory in (stack.kafka.data_dir, stack.prometheus.data_dir, stack.postgres.data_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "segment").write_text("data")
+    pids = [pid for _, pid in fake_stack["started"]]
+    assert set(stack.purge()) == {"kafka", "postgres", "prometheus"}
+    assert not any(process.is_running(pid) for pid in pids)
+    assert not stack.kafka.data_dir.exists() and not stack.prometheus.data_dir.exists()
+    assert not stack.postgres.cluster.exists()
+    assert stack.purge() == ()  # nothing left: idempotent
