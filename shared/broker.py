@@ -9,25 +9,64 @@ and a ``read_committed`` consumer sees exactly one output per input. The
 transactional id is stable per worker instance, so a restarted instance fences
 its predecessor and aborts its open transaction at once instead of leaving
 downstream readers waiting for the transaction timeout.
+
+Failure handling (issue #6: a broker restart mid-run). Errors of the
+transactional API come in three kinds, and each has one answer:
+
+* retriable (a request timed out, the coordinator is loading or moving): the same
+  call is retried with backoff, for at most ``retry_budget_s``;
+* abortable (``txn_requires_abort``: a produce failed, the group rebalanced, the
+  coordinator timed the transaction out): the transaction is aborted and every
+  owned partition is rewound to its *committed* offset, which is exactly where a
+  restarted instance would resume; the batch is then consumed and processed again.
+  Rewinding to the committed offsets (not to the batch in hand) also covers a
+  commit that reached the coordinator although the client reported it failed;
+* fatal (a fenced or otherwise unusable producer), a retry budget exhausted, a
+  rewind that fails: :class:`TransactionalFailure` is raised and the process
+  exits non-zero. The supervisor (Kubernetes, compose ``restart:``, the e2e
+  tests) restarts it; the new instance's ``init_transactions`` fences the old
+  epoch and aborts its open transaction, and its consumer starts from the
+  committed offsets. A process exit, not an in-process producer rebuild, is the
+  one recovery path for everything a retry cannot fix: it is the same path as a
+  crash, which is already proven exactly-once, and it leaves no half-dead client
+  behind.
+
+Every blocking call is bounded twice: by its librdkafka timeout and by a watchdog
+that runs the call on a helper thread. librdkafka does not always honour the
+timeout: ``send_offsets_to_transaction`` can block forever once the group
+coordinator it cached went away (confluentinc/librdkafka#5456, #5511), which is
+what wedged the workers when the broker restarted. A call that overruns its
+timeout by ``watchdog_grace_s`` marks the client wedged: TransactionalFailure,
+exit, restart. The main thread waits in short slices, so SIGTERM always takes
+effect: the batch in hand gets ``stop_grace_s`` to finish, then its transaction
+is abandoned (aborted by the coordinator or the successor) and the loop exits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from shared import kafka_admin
+from shared.errors import InfrastructureError
 from shared.settings import KafkaSettings
-import logging as _dbg_logging, faulthandler as _dbg_fh, signal as _dbg_sig
-_dbg = _dbg_logging.getLogger('clearpath.broker.dbg')
-_dbg_fh.register(_dbg_sig.SIGUSR1, all_threads=True)
 
 __all__ = [
     "BatchHandler",
@@ -36,9 +75,14 @@ __all__ = [
     "LagObserver",
     "Outgoing",
     "StatsObserver",
+    "TransactionalFailure",
     "TransactionalLoop",
     "client_config",
 ]
+
+log = logging.getLogger("clearpath.broker")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +116,26 @@ LagObserver = Callable[[str, int, int | None], None]
 StatsObserver = Callable[[str, dict[str, Any]], None]
 
 
-#: Tries at committing one transaction before the process gives up (and is restarted).
-_COMMIT_ATTEMPTS = 5
+class TransactionalFailure(InfrastructureError):
+    """The transactional client cannot go on in this process: a fatal or fenced producer, a
+    call stuck past its deadline, retries exhausted, a rewind that failed. The worker exits
+    non-zero and is restarted; its successor resumes from the committed offsets."""
+
+
+class _Abandoned(Exception):
+    """Stop was requested while a call was still in progress or being retried."""
+
+
+#: Longest timeout handed to one librdkafka call.
+_MAX_CALL_TIMEOUT_S = 30.0
+#: Backoff between retries of a retriable error (doubling).
+_BACKOFF_S = (0.1, 2.0)
+#: How often the main thread looks at the stop flag while a call runs on its helper thread.
+_TICK_S = 0.1
+#: Bounds of the calls made while shutting down (stop was already requested).
+_SHUTDOWN_ABORT_S = 3.0
+_SHUTDOWN_CLOSE_S = 5.0
+_SHUTDOWN_FLUSH_S = 2.0
 
 
 def client_config(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
@@ -105,6 +167,26 @@ def _incoming(message: Message) -> Incoming:
     )
 
 
+def _kafka_error(exc: KafkaException) -> KafkaError | None:
+    error = exc.args[0] if exc.args else None
+    return error if isinstance(error, KafkaError) else None
+
+
+def _abortable(exc: KafkaException) -> bool:
+    error = _kafka_error(exc)
+    return error is not None and not error.fatal() and error.txn_requires_abort()
+
+
+def _retriable_txn(error: KafkaError) -> bool:
+    """A transactional call that may simply be called again (librdkafka's contract)."""
+    return not error.fatal() and not error.txn_requires_abort() and error.retriable()
+
+
+def _not_fatal(error: KafkaError) -> bool:
+    """Consumer look-ups (committed offsets): anything short of fatal is worth another try."""
+    return not error.fatal()
+
+
 class TransactionalLoop:
     """Consume a batch → handle → publish outputs and offsets in one transaction → repeat."""
 
@@ -126,6 +208,9 @@ class TransactionalLoop:
         lag_interval_s: float = 5.0,
         stats_observer: StatsObserver | None = None,
         stats_interval_ms: int = 5000,
+        retry_budget_s: float = 60.0,
+        watchdog_grace_s: float = 2.0,
+        stop_grace_s: float = 5.0,
     ) -> None:
         self._input_topic = input_topic
         self._group_id = group_id
@@ -136,8 +221,24 @@ class TransactionalLoop:
         self._batch_max = batch_max
         self._batch_wait_s = batch_wait_ms / 1000
         self._observer = observer
+        # A call may take at most half the transaction timeout, so a retry still fits before
+        # the coordinator times the transaction out.
+        self._call_timeout_s = min(_MAX_CALL_TIMEOUT_S, max(1.0, transaction_timeout_ms / 2000))
+        self._retry_budget_s = retry_budget_s
+        self._watchdog_grace_s = watchdog_grace_s
+        self._stop_grace_s = stop_grace_s
+        self._stop = threading.Event()
+        self._stop_deadline: float | None = None
+        self._in_transaction = False
+        #: Clients ("producer", "consumer") with a call left running on a helper thread:
+        #: never called again in this process.
+        self._stuck: set[str] = set()
+        self._failed = False
+        # After a broker restart, reconnect within a second rather than librdkafka's 10 s.
+        reconnect = {"reconnect.backoff.max.ms": 1000}
         self._consumer = Consumer(
             {
+                **reconnect,
                 **base_config,
                 "group.id": group_id,
                 "enable.auto.commit": False,
@@ -154,6 +255,7 @@ class TransactionalLoop:
         )
         self._producer = Producer(
             {
+                **reconnect,
                 **base_config,
                 "transactional.id": transactional_id,
                 "transaction.timeout.ms": transaction_timeout_ms,
@@ -165,25 +267,43 @@ class TransactionalLoop:
         self.ready = threading.Event()
 
     def run(self, stop: threading.Event) -> None:
-        """Run until ``stop`` is set; the batch in hand is finished and committed first."""
-        self._producer.init_transactions(30)
-        # Ready once the group has handed this member its partitions (possibly none).
-        self._consumer.subscribe(
-            [self._input_topic],
-            on_assign=lambda _c, _p: self.ready.set(),
-            on_revoke=lambda _c, parts: self._forget(parts),
-            on_lost=lambda _c, parts: self._forget(parts),
-        )
+        """Run until ``stop`` is set; the batch in hand is finished and committed first.
+
+        Raises :class:`TransactionalFailure` when the clients cannot go on (see the module
+        docstring): the process should exit non-zero and be restarted.
+        """
+        self._stop = stop
         try:
+            self._retry("producer", "init_transactions", self._producer.init_transactions)
+            # Ready once the group has handed this member its partitions (possibly none).
+            self._consumer.subscribe(
+                [self._input_topic],
+                on_assign=lambda _c, _p: self.ready.set(),
+                on_revoke=lambda _c, parts: self._forget(parts),
+                on_lost=lambda _c, parts: self._forget(parts),
+            )
             while not stop.is_set():
                 messages = self._consumer.consume(self._batch_max, self._batch_wait_s)
                 batch = [_incoming(m) for m in messages if self._usable(m)]
                 if batch:
                     self._process(batch)
                 self._report_lag()
+        except _Abandoned as exc:
+            log.warning(
+                "stop requested during %s: the batch in hand is not committed; it is redone "
+                "from the committed offsets by the next instance",
+                exc,
+            )
+        except TransactionalFailure as exc:
+            self._failed = True
+            log.error("transactional client failed, exiting for a restart: %s", exc)
+            raise
+        except KafkaException as exc:
+            self._failed = True
+            log.error("Kafka client failed, exiting for a restart: %s", exc)
+            raise TransactionalFailure(str(exc)) from exc
         finally:
-            self._consumer.close()
-            self._producer.flush(10)
+            self._shutdown()
 
     @staticmethod
     def _usable(message: Message) -> bool:
@@ -192,7 +312,6 @@ class TransactionalLoop:
             return True
         if error.code() == KafkaError._PARTITION_EOF:
             return False
-        _dbg.info('consume error %r', error)
         if error.fatal():
             raise KafkaException(error)
         return False
@@ -200,27 +319,38 @@ class TransactionalLoop:
     def _process(self, batch: Sequence[Incoming]) -> None:
         """Handle and commit one batch; on an abortable error, abort and rewind to redo it."""
         started = time.perf_counter()
-        _dbg.info('batch n=%d first=%s', len(batch), [(r.partition, r.offset) for r in batch[:1]])
-        self._producer.begin_transaction()
+        self._producer.begin_transaction()  # local state only: never blocks
+        self._in_transaction = True
         try:
             outputs = self._handler(batch)
             handled_s = time.perf_counter() - started
             for out in outputs:
                 self._produce(out)
-            self._producer.send_offsets_to_transaction(
-                self._next_offsets(batch), self._consumer.consumer_group_metadata(), 30
+            offsets = self._next_offsets(batch)
+            group = self._consumer.consumer_group_metadata()
+            self._retry(
+                "producer",
+                "send_offsets_to_transaction",
+                lambda timeout: self._producer.send_offsets_to_transaction(offsets, group, timeout),
             )
-            self._commit()
+            self._retry("producer", "commit_transaction", self._producer.commit_transaction)
+            self._in_transaction = False
         except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            _dbg.info('txn error %r abortable=%s retriable=%s fatal=%s', error, getattr(error,'txn_requires_abort',lambda:None)(), getattr(error,'retriable',lambda:None)(), getattr(error,'fatal',lambda:None)())
-            if isinstance(error, KafkaError) and error.txn_requires_abort():
-                self._producer.abort_transaction(30)
-                self._rewind(batch)
-                return
+            if not _abortable(exc):
+                raise
+            log.warning(
+                "transaction of %d records aborted (%s); rewinding to the committed offsets",
+                len(batch),
+                exc,
+            )
+            self._retry("producer", "abort_transaction", self._producer.abort_transaction)
+            self._in_transaction = False
+            self._rewind()
+            return
+        except (TransactionalFailure, _Abandoned):
             raise
         except BaseException:
-            self._abort_quietly()
+            self._abort_quietly(self._call_timeout_s)
             raise
         if self._observer is not None:
             self._observer(len(batch), handled_s)
@@ -231,33 +361,160 @@ class TransactionalLoop:
                 self._producer.produce(out.topic, value=out.value, key=out.key)
                 return
             except BufferError:
+                # The queue drains as deliveries complete or time out (message.timeout.ms is
+                # capped by the transaction timeout), so this ends; stop ends it sooner.
+                if self._stop.is_set():
+                    raise _Abandoned("produce (queue full)") from None
                 self._producer.poll(0.05)
 
-    def _commit(self) -> None:
-        """Commit the open transaction; a few retries, then give up loudly.
+    def _rewind(self) -> None:
+        """After an abort, seek every owned partition back to its committed offset.
 
-        A retriable error (coordinator moving, request timed out) is retried a bounded number
-        of times. Past that the process exits with the error: its transaction is aborted by
-        the coordinator, and the restarted instance (same transactional id) fences the old
-        epoch and redoes the batch from the committed offsets. Retrying forever would keep a
-        live-looking worker that makes no progress.
+        That is the position a restarted instance would resume from: the aborted batch is
+        consumed again, and nothing the coordinator already committed is redone. A partition
+        with no committed offset goes back to the beginning (``auto.offset.reset``). A
+        rewind that fails is fatal: carrying on from the consumer's position would skip the
+        aborted records.
         """
-        for attempt in range(_COMMIT_ATTEMPTS):
-            try:
-                self._producer.commit_transaction(30)
-                _dbg.info('committed')
-                return
-            except KafkaException as exc:
-                error = exc.args[0] if exc.args else None
-                _dbg.info('commit error %r', error)
-                retriable = isinstance(error, KafkaError) and error.retriable()
-                if not retriable or attempt == _COMMIT_ATTEMPTS - 1:
-                    raise
-                time.sleep(min(0.1 * 2**attempt, 2.0))
+        owned = self._consumer.assignment()
+        if not owned:
+            return
 
-    def _abort_quietly(self) -> None:
-        with contextlib.suppress(KafkaException):
-            self._producer.abort_transaction(10)
+        def committed(timeout: float) -> list[TopicPartition]:
+            found: list[TopicPartition] = self._consumer.committed(owned, timeout=timeout)
+            for tp in found:
+                if tp.error is not None:  # e.g. offsets still unstable: ask again
+                    raise KafkaException(tp.error)
+            return found
+
+        for tp in self._retry("consumer", "committed", committed, retriable=_not_fatal):
+            target = TopicPartition(tp.topic, tp.partition, tp.offset)
+            if tp.offset < 0:
+                target = TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING)
+            try:
+                self._bounded(
+                    "consumer", "seek", functools.partial(self._consumer.seek, target), 1.0
+                )
+            except KafkaException as exc:
+                raise TransactionalFailure(
+                    f"cannot rewind {tp.topic}[{tp.partition}] to {tp.offset}: {exc}"
+                ) from exc
+
+    # -- bounded calls -------------------------------------------------------------------
+
+    def _retry(
+        self,
+        client: str,
+        what: str,
+        call: Callable[[float], _T],
+        *,
+        retriable: Callable[[KafkaError], bool] = _retriable_txn,
+    ) -> _T:
+        """``call(timeout)``, bounded; retriable errors are retried with backoff until the
+        retry budget is spent (TransactionalFailure) or stop is requested (_Abandoned)."""
+        give_up = time.monotonic() + self._retry_budget_s
+        backoff, backoff_max = _BACKOFF_S
+        timeout = self._call_timeout_s
+        while True:
+            try:
+                return self._bounded(client, what, lambda: call(timeout), timeout)
+            except KafkaException as exc:
+                error = _kafka_error(exc)
+                if error is None or not retriable(error):
+                    raise
+                if time.monotonic() + backoff > give_up:
+                    raise TransactionalFailure(
+                        f"{what} still failing after {self._retry_budget_s:.0f}s: {error.str()}"
+                    ) from exc
+                log.warning("%s: %s; retrying in %.1fs", what, error.str(), backoff)
+                if self._stop.wait(backoff):
+                    raise _Abandoned(what) from exc
+                backoff = min(backoff * 2, backoff_max)
+
+    def _bounded(
+        self,
+        client: str,
+        what: str,
+        call: Callable[[], _T],
+        timeout_s: float,
+        *,
+        interruptible: bool = True,
+    ) -> _T:
+        """Run ``call`` (a client call given ``timeout_s``) on a daemon helper thread.
+
+        The main thread waits in ``_TICK_S`` slices, so signal handlers run and ``stop`` is
+        seen. Past ``timeout_s`` + the watchdog grace the client is wedged and never called
+        again (TransactionalFailure); once stop is requested (``interruptible``), the call
+        gets ``stop_grace_s`` more before it is abandoned (_Abandoned).
+        """
+        outcome: list[tuple[bool, Any]] = []
+        done = threading.Event()
+
+        def target() -> None:
+            try:
+                outcome.append((True, call()))
+            except BaseException as exc:  # handed to the waiting thread
+                outcome.append((False, exc))
+            finally:
+                done.set()
+
+        threading.Thread(target=target, name=f"kafka-{what}", daemon=True).start()
+        deadline = time.monotonic() + timeout_s + self._watchdog_grace_s
+        while not done.wait(_TICK_S):
+            if interruptible and self._stop.is_set():
+                if self._stop_deadline is None:
+                    self._stop_deadline = time.monotonic() + self._stop_grace_s
+                if time.monotonic() >= self._stop_deadline:
+                    self._stuck.add(client)
+                    raise _Abandoned(what)
+            if time.monotonic() >= deadline:
+                self._stuck.add(client)
+                raise TransactionalFailure(
+                    f"{client} wedged: {what} still blocked {self._watchdog_grace_s:.0f}s past "
+                    f"its {timeout_s:.0f}s timeout"
+                )
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        result: _T = value
+        return result
+
+    def _abort_quietly(self, timeout_s: float) -> None:
+        if "producer" in self._stuck:
+            return
+        with contextlib.suppress(KafkaException, TransactionalFailure, _Abandoned):
+            self._bounded(
+                "producer",
+                "abort_transaction",
+                lambda: self._producer.abort_transaction(timeout_s),
+                timeout_s,
+                interruptible=False,
+            )
+        self._in_transaction = False
+
+    def _shutdown(self) -> None:
+        """Bounded clean-up: abort an open transaction (so downstream readers need not wait for
+        its timeout), close the consumer, flush the producer; a stuck client is left alone."""
+        if self._in_transaction and not self._failed:
+            self._abort_quietly(_SHUTDOWN_ABORT_S)
+        if "consumer" not in self._stuck:
+            with contextlib.suppress(KafkaException, RuntimeError, TransactionalFailure):
+                self._bounded(
+                    "consumer",
+                    "close",
+                    self._consumer.close,
+                    _SHUTDOWN_CLOSE_S,
+                    interruptible=False,
+                )
+        if "producer" not in self._stuck and not self._failed:
+            with contextlib.suppress(KafkaException, TransactionalFailure):
+                self._bounded(
+                    "producer",
+                    "flush",
+                    lambda: self._producer.flush(_SHUTDOWN_FLUSH_S),
+                    _SHUTDOWN_FLUSH_S,
+                    interruptible=False,
+                )
 
     @staticmethod
     def _next_offsets(batch: Sequence[Incoming]) -> list[TopicPartition]:
@@ -265,16 +522,6 @@ class TransactionalLoop:
         for record in batch:
             last[(record.topic, record.partition)] = record.offset
         return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
-
-    def _rewind(self, batch: Sequence[Incoming]) -> None:
-        """After an aborted transaction, seek back so the batch is consumed again."""
-        first: dict[tuple[str, int], int] = {}
-        for record in batch:
-            first.setdefault((record.topic, record.partition), record.offset)
-        for (topic, partition), offset in first.items():
-            # A partition no longer assigned is resumed by its new owner from the committed offset.
-            with contextlib.suppress(KafkaException):
-                self._consumer.seek(TopicPartition(topic, partition, offset))
 
     # -- consumer lag --------------------------------------------------------------------
 

@@ -102,12 +102,6 @@ def private_stack(stack_endpoints: Endpoints, tmp_path: Path) -> Iterator[LocalS
         stack.down()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug (issue #6 report): after a ~5 s broker restart the detection and response "
-    "workers stay alive but stop making progress; their open transactions are rolled back by "
-    "the coordinator on timeout and ~90% of the requests get no verdict",
-)
 def test_a_broker_restart_mid_run_loses_and_duplicates_nothing(
     private_stack: LocalStack,
     tmp_path: Path,
@@ -129,8 +123,11 @@ def test_a_broker_restart_mid_run_loses_and_duplicates_nothing(
         for request in requests[900:]:
             pipeline.producer.send(request)
         pipeline.producer.flush(120)
+        # A worker whose client wedged exits for a restart (shared/broker.py), as it would in
+        # production; each such restart costs seconds, hence a generous bound (not a timing
+        # assertion: the collection ends as soon as every request is answered).
         verdicts, restarted = _supervised_collect(
-            pipeline, {r.request_id for r in requests}, timeout_s=60
+            pipeline, {r.request_id for r in requests}, timeout_s=120
         )
         alive = {stage: w.alive() for stage, w in pipeline.workers.items()}
 
