@@ -7,12 +7,16 @@ collaborators (detectors, policy, appeal signer); time is passed in.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from shared.audit.build import evidence_of
 from shared.core.appeal import AppealSigner
 from shared.core.cached_verdict import CachedVerdict, from_cached, to_cached
 from shared.core.detection import DetectionInput, Detector, Findings, combine, run_detectors
@@ -35,7 +39,71 @@ from shared.schemas import (
 if TYPE_CHECKING:
     from shared.cache import VerdictCache
 
-__all__ = ["Pipeline", "scored_decider"]
+__all__ = ["Checked", "Pipeline", "RecheckMemo", "scored_decider"]
+
+#: Rewrite rechecks remembered per process (most candidates are fixed per-category requests).
+RECHECK_MEMO_SIZE = 4096
+
+
+class RecheckMemo:
+    """A bounded, thread-safe LRU of rewrite recheck results.
+
+    A recheck is a pure function of (text, tenant, profile, role, intent) under the
+    detectors and policy a pipeline holds, and most rewrite candidates are the same fixed
+    requests for every refusal of a category: remembering them removes most of the
+    response stage's detection passes. Keys are SHA-256 digests; no text is kept.
+    """
+
+    def __init__(self, size: int = RECHECK_MEMO_SIZE) -> None:
+        self._size = size
+        self._entries: OrderedDict[bytes, Action] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(request: ModerationRequest, text: str) -> bytes:
+        context = request.model_dump_json(
+            include={"tenant_id", "profile", "role", "intent", "locale"}
+        )
+        digest = hashlib.sha256(context.encode("utf-8"))
+        digest.update(b"\x00")
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        return digest.digest()
+
+    def get(self, key: bytes) -> Action | None:
+        with self._lock:
+            action = self._entries.get(key)
+            if action is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return action
+
+    def put(self, key: bytes, action: Action) -> None:
+        with self._lock:
+            self._entries[key] = action
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A verdict from :meth:`Pipeline.check_detailed` and what it came from: the decision
+    message it was composed from, or (a cache hit) the cache entry that served it."""
+
+    verdict: Verdict
+    message: DecisionMessage | None = None
+    cached: CachedVerdict | None = None
+
+    @property
+    def category(self) -> str | None:
+        """The primary category the verdict was decided for (None for allow)."""
+        if self.message is not None:
+            return self.message.decision.primary_category
+        return self.cached.category if self.cached is not None else None
 
 
 @dataclass(frozen=True)
@@ -45,6 +113,7 @@ class Pipeline:
     detectors: tuple[Detector, ...]
     policy: Policy
     sign_appeal: AppealSigner
+    recheck_memo: RecheckMemo = field(default_factory=RecheckMemo, compare=False, repr=False)
 
     @property
     def model_version(self) -> str:
@@ -64,8 +133,14 @@ class Pipeline:
         """Action the same detectors and policy give ``text`` in ``request``'s context."""
 
         def recheck(text: str) -> Action:
+            key = RecheckMemo.key(request, text)
+            remembered = self.recheck_memo.get(key)
+            if remembered is not None:
+                return remembered
             candidate = request.model_copy(update={"text": text})
-            return self.decide(candidate, self.detect([candidate])[0]).action
+            action = self.decide(candidate, self.detect([candidate])[0]).action
+            self.recheck_memo.put(key, action)
+            return action
 
         return recheck
 
@@ -114,7 +189,8 @@ class Pipeline:
         if key is None:
             return None
         category = message.decision.primary_category
-        return key, to_cached(verdict, category=category, text=request.text)
+        evidence = evidence_of(message.detection, message.decision)
+        return key, to_cached(verdict, category=category, text=request.text, evidence=evidence)
 
     def from_cache(
         self,
@@ -141,12 +217,24 @@ class Pipeline:
         With ``cache``, a stored verdict answers a repeated request, and a fresh verdict
         is stored (a cache that fails only costs the look-up).
         """
+        return self.check_detailed(request, clock=clock, cache=cache).verdict
+
+    def check_detailed(
+        self,
+        request: ModerationRequest,
+        *,
+        clock: Callable[[], datetime],
+        cache: VerdictCache | None = None,
+    ) -> Checked:
+        """:meth:`check`, with what the verdict came from: the decision message, or the
+        cache entry that answered (the gateway's audit events and metrics need them)."""
         started = time.perf_counter()
         if cache is not None:
             cached = cache.get_many([self.cache_key(request)], texts=[request.text])[0]
             if cached is not None:
                 timings = {"cache": _ms(time.perf_counter() - started)}
-                return self.from_cache(cached, request, now=clock(), timings_ms=timings)
+                served = self.from_cache(cached, request, now=clock(), timings_ms=timings)
+                return Checked(served, cached=cached)
             started = time.perf_counter()
         detection = self.detect([request])[0]
         detected = time.perf_counter()
@@ -170,7 +258,7 @@ class Pipeline:
         entry = self.cache_entry(verdict, message) if cache is not None else None
         if cache is not None and entry is not None:
             cache.put_many([entry])
-        return verdict
+        return Checked(verdict, message=message)
 
 
 def _ms(seconds: float) -> float:

@@ -1,0 +1,69 @@
+"""Rewrite rechecks are remembered per process: same answers, far fewer detection passes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.core.detection import DetectionInput, Findings
+from shared.pipeline import Pipeline, RecheckMemo
+from tests.support.factories import NOW, make_request
+from tests.support.fakes import KeywordClassifier, fake_pipeline
+
+
+class CountingClassifier(KeywordClassifier):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def detect(self, items: Sequence[DetectionInput]) -> list[Findings]:
+        self.texts.extend(item.text for item in items)
+        return super().detect(items)
+
+
+def _counting_pipeline() -> tuple[Pipeline, CountingClassifier]:
+    base = fake_pipeline()
+    counter = CountingClassifier()
+    pipeline = Pipeline(
+        detectors=(base.detectors[0], counter),
+        policy=base.policy,
+        sign_appeal=base.sign_appeal,
+    )
+    return pipeline, counter
+
+
+def test_repeated_refusals_reuse_rechecks_and_get_the_same_receipt() -> None:
+    pipeline, counter = _counting_pipeline()
+    memo_free, _ = _counting_pipeline()
+    texts = [f"How do I poison my neighbour? ({i})" for i in range(3)]
+    verdicts, passes = [], []
+    for text in texts:
+        before = len(counter.texts)
+        verdicts.append(pipeline.check(make_request(text=text), clock=lambda: NOW))
+        passes.append(len(counter.texts) - before)
+    assert all(v.action != "allow" for v in verdicts)
+    assert passes[0] >= 2  # the request itself, then its rewrite candidate(s)
+    assert passes[1:] == [1, 1]  # only the request: its fixed candidates are remembered
+    assert pipeline.recheck_memo.hits > 0
+    # The memo changes cost, never answers: a fresh pipeline gives the same rewrite.
+    fresh = memo_free.check(make_request(text=texts[-1]), clock=lambda: NOW)
+    assert verdicts[-1].receipt is not None and fresh.receipt is not None
+    assert verdicts[-1].receipt.rewrite == fresh.receipt.rewrite
+
+
+def test_keys_separate_contexts_and_hold_no_text() -> None:
+    text = "Explain the history of chemical weapons."
+    a = RecheckMemo.key(make_request(tenant_id="acme", text="x"), text)
+    b = RecheckMemo.key(make_request(tenant_id="other", text="x"), text)
+    c = RecheckMemo.key(make_request(tenant_id="acme", profile="internal_tool", text="x"), text)
+    same = RecheckMemo.key(make_request(tenant_id="acme", text="different request"), text)
+    assert len({a, b, c}) == 3
+    assert a == same  # the original request's own text is not part of the context
+    assert text.encode() not in a and len(a) == 32
+
+
+def test_the_memo_is_bounded() -> None:
+    memo = RecheckMemo(size=2)
+    for i in range(5):
+        memo.put(bytes([i]) * 32, "allow")
+    assert memo.get(bytes([0]) * 32) is None
+    assert memo.get(bytes([4]) * 32) == "allow"
