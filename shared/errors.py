@@ -12,7 +12,10 @@
     ├── InfrastructureError      retryable: broker, cache or store unreachable
     │   ├── StackError           the local stack could not start or is unhealthy
     │   └── DatabaseError        PostgreSQL unreachable, or a query or migration failed
-    └── AppealTokenError         an appeal token that is forged, expired or mismatched
+    ├── AppealTokenError         an appeal token that is forged, expired or mismatched
+    └── AppealError              an appeal that cannot be filed or decided as asked
+        ├── AppealNotFound       no such appeal for this tenant
+        └── AppealConflict       an appeal that is not waiting for the review asked of it
 
 Poison input is data with a destination (the dead-letter topic); infrastructure
 errors are retried or surfaced; configuration errors stop the process before it
@@ -22,6 +25,9 @@ consumes anything.
 from __future__ import annotations
 
 __all__ = [
+    "AppealConflict",
+    "AppealError",
+    "AppealNotFound",
     "AppealTokenError",
     "ClearpathError",
     "ConfigurationError",
@@ -93,3 +99,22 @@ class DatabaseError(InfrastructureError):
 
 class AppealTokenError(ClearpathError):
     """An appeal token failed verification: bad signature, expired, or for another request."""
+
+
+class AppealError(ClearpathError):
+    """An appeal that cannot be filed or decided as asked; ``reason`` is a stable name."""
+
+    reason = "invalid_appeal"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class AppealNotFound(AppealError):
+    reason = "not_found"
+
+
+class AppealConflict(AppealError):
+    reason = "not_queued"

@@ -18,6 +18,8 @@ from shared.stack.process import file_lock, free_port, port_in_use
 from shared.stack.prometheus import targets_file
 
 __all__ = [
+    "STAGES",
+    "WORKERS",
     "WorkerProcess",
     "register_targets",
     "start_worker",
@@ -27,6 +29,9 @@ __all__ = [
 ]
 
 STAGES = ("detection", "policy", "response")
+#: Every worker that can be started: the pipeline stages, the audit sink, the appeals
+#: worker and the HTTP gateway (whose API port is also its metrics and health port).
+WORKERS = (*STAGES, "audit", "appeals", "gateway")
 
 
 @dataclass
@@ -80,13 +85,18 @@ def start_worker(
     stage: str, *, env: Mapping[str, str], log_dir: Path, instance: str = "0"
 ) -> WorkerProcess:
     """Start ``python -m services.<stage>`` with ``env`` on top of this process's environment."""
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}")
+    if stage not in WORKERS:
+        raise ValueError(f"unknown worker {stage!r}")
     port = free_port()
+    listen = (
+        {"CLEARPATH_GATEWAY__HOST": "127.0.0.1", "CLEARPATH_GATEWAY__PORT": str(port)}
+        if stage == "gateway"
+        else {"CLEARPATH_WORKER__METRICS_PORT": str(port)}
+    )
     child_env = {
         **os.environ,
         **env,
-        "CLEARPATH_WORKER__METRICS_PORT": str(port),
+        **listen,
         "CLEARPATH_WORKER__INSTANCE_ID": f"{stage}-{instance}",
         "PYTHONUNBUFFERED": "1",
     }

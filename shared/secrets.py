@@ -8,7 +8,7 @@ from pathlib import Path
 
 from shared.settings import Settings
 
-__all__ = ["appeal_key"]
+__all__ = ["appeal_key", "audit_hash_key"]
 
 
 def appeal_key(settings: Settings) -> tuple[str, bytes]:
@@ -23,6 +23,19 @@ def appeal_key(settings: Settings) -> tuple[str, bytes]:
         return response.appeal_key_id, response.appeal_secret.get_secret_value().encode()
     path = settings.stack.state_dir / "appeal.key"
     return response.appeal_key_id, _read_or_create(path)
+
+
+def audit_hash_key(settings: Settings) -> tuple[str, bytes]:
+    """The (key id, HMAC key) of the audit events' ``request_hash``.
+
+    Production sets ``CLEARPATH_AUDIT__HASH_SECRET``; without it, a random key under the
+    state directory, as for :func:`appeal_key`. Every producer of one deployment must share
+    it, or equal texts would not hash equal across workers.
+    """
+    audit = settings.audit
+    if audit.hash_secret is not None:
+        return audit.hash_key_id, audit.hash_secret.get_secret_value().encode()
+    return audit.hash_key_id, _read_or_create(settings.stack.state_dir / "audit-hash.key")
 
 
 def _read_or_create(path: Path) -> bytes:

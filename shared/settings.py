@@ -17,8 +17,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.schemas import MAX_TEXT_BYTES
 
 __all__ = [
+    "AuditSettings",
     "CacheSettings",
     "DetectionSettings",
+    "GatewaySettings",
     "KafkaSettings",
     "ModelSettings",
     "PolicySettings",
@@ -99,6 +101,9 @@ class StackSettings(_Section):
     state_dir: Path = Field(default_factory=default_state_dir, description="Data, logs and pids.")
     kafka_version: str = "4.1.1"
     start_timeout_s: float = Field(default=120.0, gt=0)
+    gateway: bool = Field(
+        default=True, description="Run the HTTP gateway as part of the local stack."
+    )
     kafka_heap: str = "-Xms256m -Xmx768m"
 
 
@@ -158,6 +163,41 @@ class ResponseSettings(_Section):
     )
 
 
+class AuditSettings(_Section):
+    """The audit trail: the keyed request hash, and the sink's retention and self-checks."""
+
+    hash_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for request_hash. Unset: a key file under the state dir (dev only).",
+    )
+    hash_key_id: str = Field(
+        default="h1", pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Key id beside each hash."
+    )
+    retention_days: int = Field(
+        default=365, ge=1, description="Stored events older than this (recorded_at) are deleted."
+    )
+    maintenance_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the sink applies retention and checks new rows."
+    )
+
+
+class GatewaySettings(_Section):
+    """The HTTP gateway (``clearpath worker gateway``): where it listens, what it allows."""
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port.")
+    rate_limit: str = Field(
+        default="120/minute",
+        description="Default limit per API key (limits notation); a key may carry its own.",
+    )
+    max_inputs: int = Field(
+        default=32, ge=1, le=256, description="Most inputs in one /v1/moderations request."
+    )
+    relay_interval_s: float = Field(
+        default=10.0, gt=0, description="How often unpublished appeal outcomes are re-sent."
+    )
+
+
 class WorkerSettings(_Section):
     batch_max: int = Field(default=256, ge=1, description="Most messages per processing batch.")
     batch_wait_ms: int = Field(default=20, ge=0, description="Longest wait to fill a batch.")
@@ -189,4 +229,6 @@ class Settings(BaseSettings):
     detection: DetectionSettings = DetectionSettings()
     model: ModelSettings = ModelSettings()
     response: ResponseSettings = ResponseSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    audit: AuditSettings = AuditSettings()
     worker: WorkerSettings = WorkerSettings()

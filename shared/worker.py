@@ -12,6 +12,7 @@ from datetime import datetime
 from types import FrameType
 from typing import Literal, Protocol
 
+from shared.audit.recorder import AuditRecorder, build_recorder
 from shared.broker import BatchHandler, TransactionalLoop, client_config
 from shared.cache import NullVerdictCache, VerdictCache, build_cache, metrics_observer
 from shared.detector_timing import timed_pipeline
@@ -47,6 +48,8 @@ class StageDeps:
     max_text_bytes: int
     metrics: WorkerMetrics
     cache: VerdictCache = field(default_factory=NullVerdictCache)
+    #: Builds the audit event of each verdict (the stages that publish verdicts have one).
+    audit: AuditRecorder | None = None
 
 
 log = logging.getLogger("clearpath.worker")
@@ -162,6 +165,8 @@ def _deadletter_topic(settings: Settings) -> str:
 
 #: Stages that use the verdict cache: detection reads it, response writes it.
 _CACHED_STAGES: frozenset[StageName] = frozenset({"detection", "response"})
+#: Stages that publish verdicts, and so an audit event with each: cache hits and the rest.
+_VERDICT_STAGES: frozenset[StageName] = frozenset({"detection", "response"})
 
 #: Where each stage reads from: (its input topic, its consumer group).
 _WIRING: dict[StageName, tuple[Callable[[TopicSet], str], Callable[[GroupSet], str]]] = {
@@ -201,6 +206,11 @@ def create_stage_worker(
         {"model_version": pipeline.model_version, "policy": pipeline.policy.version_for("")}
     )
     input_topic, group = _WIRING[stage]
+    audit = (
+        build_recorder(settings, source=stage, text_mode=pipeline.policy.audit_text)
+        if stage in _VERDICT_STAGES
+        else None
+    )
 
     def handler(ctx: StageContext) -> BatchHandler:
         return handler_factory(
@@ -211,6 +221,7 @@ def create_stage_worker(
                 max_text_bytes=settings.detection.max_text_bytes,
                 metrics=metrics,
                 cache=cache,
+                audit=audit,
             )
         )
 

@@ -25,3 +25,5 @@ def register(app: typer.Typer) -> None:
         result = run_demo(Settings(), Console(), repeat=repeat, keep=keep)
         if len(result.verdicts) < result.sent:
             raise typer.Exit(1)
+        if result.appeals is not None and not result.appeals.ok:
+            raise typer.Exit(1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from services.cli import audit, check, demo, gateway, model, policy, stack, worker
 from services.cli import bench as bench_cli
-from services.cli import check, demo, model, policy, stack, worker
 
 __all__ = ["build_app", "main"]
 
@@ -14,7 +14,7 @@ def build_app() -> typer.Typer:
     app = typer.Typer(
         no_args_is_help=True, add_completion=False, help="Clearpath moderation pipeline."
     )
-    for module in (check, stack, policy, worker, demo):
+    for module in (check, stack, policy, worker, demo, audit, gateway):
         module.register(app)
     bench = typer.Typer(no_args_is_help=True, help="Benchmarks that print numbers.")
     app.add_typer(bench, name="bench")

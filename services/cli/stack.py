@@ -52,7 +52,8 @@ def _table(status: StackStatus) -> Table:
 
 
 def up(json_output: JsonOption = False) -> None:
-    """Start Kafka, Redis, PostgreSQL and Prometheus (or use external ones); create topics."""
+    """Start Kafka, Redis, PostgreSQL, Prometheus (or use external ones) and the HTTP gateway;
+    create topics."""
     console, err = Console(), Console(stderr=True)
     stack = _stack(err, quiet=json_output)
     try:
@@ -70,6 +71,8 @@ def up(json_output: JsonOption = False) -> None:
         console.print(f"POSTGRES_URL={status.postgres_url}", highlight=False)
     if endpoints.prometheus_url:
         console.print(f"PROMETHEUS_URL={endpoints.prometheus_url}", highlight=False)
+    if endpoints.gateway_url:
+        console.print(f"GATEWAY_URL={endpoints.gateway_url}", highlight=False)
 
 
 PurgeOption = Annotated[
@@ -118,7 +121,7 @@ def register(app: typer.Typer) -> None:
     """Add the ``stack`` command group (up, down, status) to ``app``."""
     group = typer.Typer(
         no_args_is_help=True,
-        help="The local stack: Kafka (KRaft), Redis, PostgreSQL, Prometheus.",
+        help="The local stack: Kafka (KRaft), Redis, PostgreSQL, Prometheus, the HTTP gateway.",
     )
     group.command("up")(up)
     group.command("down")(down)

@@ -1,4 +1,9 @@
-"""``clearpath worker detection|policy|response``: run one worker until SIGTERM."""
+"""``clearpath worker detection|policy|response|audit|appeals|gateway``: run one worker until
+SIGTERM.
+
+``gateway`` is the HTTP API (``services.gateway``), served by uvicorn instead of a
+Kafka consumer loop.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ class StageChoice(StrEnum):
     detection = "detection"
     policy = "policy"
     response = "response"
+    audit = "audit"
+    appeals = "appeals"
+    gateway = "gateway"
 
 
 def configure_logging() -> None:
@@ -32,6 +40,10 @@ def configure_logging() -> None:
 def run_worker(stage: str) -> int:
     """Build the stage's app from the environment's settings and run it; the exit code."""
     configure_logging()
+    if stage == "gateway":
+        from services.gateway.serve import run_gateway  # web stack imported only when used
+
+        return run_gateway()
     app_module = importlib.import_module(f"services.{stage}.app")
     try:
         worker = app_module.create_app()

@@ -1,4 +1,5 @@
-"""The demo: stack up, three workers up, the sample stream through Kafka, a summary, clean-up."""
+"""The demo: stack up, the workers and the audit sink up, the sample stream through Kafka, a
+summary (the audit trail verified too), clean-up."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from services.demo.appeals import AppealDemo, appeal_round_trip
+from services.demo.audit_summary import print_audit_summary
 from services.demo.prom_summary import print_prometheus_summary
 from services.demo.samples import SAMPLES, Sample
 from shared.broker import client_config
@@ -43,6 +46,8 @@ class DemoResult:
     metrics_urls: dict[str, str] = field(default_factory=dict)
     #: per round: (end-to-end latencies in ms, cache hits)
     rounds: list[tuple[list[float], int]] = field(default_factory=list)
+    #: the appeal round trip through the gateway (None when it could not run)
+    appeals: AppealDemo | None = None
 
 
 def _round(round_: int) -> list[tuple[Sample, ModerationRequest]]:
@@ -75,7 +80,10 @@ def run_demo(
 ) -> DemoResult:
     """Run the whole demo; stop only what it started (unless ``keep``)."""
     stack = LocalStack(settings, progress=lambda line: console.print(f"[dim]{line}[/]"))
-    was_running = stack.status().running
+    # Only what the demo starts is stopped after it: a service already running (someone's
+    # stack, a test stack) is left alone even when another one of the stack was down.
+    before = stack.status()
+    started = [s.name for s in before.services if s.managed and not s.running]
     console.rule("Clearpath demo")
     console.print("starting the local stack (Kafka, Redis, Prometheus)…")
     endpoints = stack.up()
@@ -91,23 +99,34 @@ def run_demo(
             "CLEARPATH_STACK__STATE_DIR": str(stack.state_dir),
         }
         log_dir = Path(stack.state_dir) / "logs" / "demo"
-        console.print("starting the detection, policy and response workers…")
-        workers = [
-            start_worker(stage, env=env, log_dir=log_dir)
-            for stage in ("detection", "policy", "response")
-        ]
+        stages = ["detection", "policy", "response"]
+        if endpoints.postgres_url:
+            env["CLEARPATH_POSTGRES__URL"] = endpoints.postgres_url
+            stages.append("audit")
+        console.print(f"starting the {', '.join(stages)} workers…")
+        workers = [start_worker(stage, env=env, log_dir=log_dir) for stage in stages]
         wait_ready(workers)
         register_targets(stack.state_dir, workers)  # Prometheus discovers them from the file
         result = _stream(settings, console, endpoints.kafka_bootstrap, workers, repeat, timeout_s)
+        result.appeals = appeal_round_trip(
+            settings, console, endpoints=endpoints, env=env, log_dir=log_dir
+        )
         print_prometheus_summary(console, endpoints.prometheus_url, verdicts=len(result.verdicts))
+        if endpoints.postgres_url:
+            print_audit_summary(
+                console,
+                endpoints.postgres_url,
+                topic=TopicSet.default().audit,
+                request_ids=result.verdicts.keys(),
+            )
         return result
     finally:
         console.print("stopping the workers…")
         unregister_targets(stack.state_dir, workers)
         stop_workers(workers)
-        if not keep and not was_running:
-            console.print("stopping the local stack…")
-            stack.down()
+        if not keep and started:
+            console.print(f"stopping what the demo started ({', '.join(started)})…")
+            stack.down(services=started)
 
 
 def _stream(

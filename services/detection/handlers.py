@@ -1,8 +1,9 @@
 """Detection handler: decode requests, answer repeats from the verdict cache, detect the rest.
 
 One ``MGET`` looks the whole batch up. A hit is published straight to the verdicts topic
-(``cache_hit=True``, this request's ids, a freshly signed appeal token); the misses are
-detected together and go on to the policy stage as before.
+(``cache_hit=True``, this request's ids, a freshly signed appeal token), with its audit
+event in the same transaction; the misses are detected together and go on to the policy
+stage as before.
 
 Order within a conversation: once a conversation has a miss in the batch, its later
 messages are treated as misses too, so a hit never overtakes an earlier message of its
@@ -47,22 +48,25 @@ def _in_order(
 
 def build_handler(deps: StageDeps) -> BatchHandler:
     pipeline, topics, ctx, cache = deps.pipeline, deps.topics, deps.ctx, deps.cache
+    audit = deps.audit
 
     def process(requests: Sequence[ModerationRequest]) -> list[Outgoing]:
         started = time.perf_counter()
         keys = [pipeline.cache_key(r) for r in requests]
         cached = _in_order(requests, cache.get_many(keys, texts=[r.text for r in requests]))
         lookup_ms = _ms(time.perf_counter() - started)
-        outputs: list[Outgoing | None] = [None] * len(requests)
+        outputs: list[list[Outgoing]] = [[] for _ in requests]
         now = ctx.clock()
         for i, (request, hit) in enumerate(zip(requests, cached, strict=True)):
             if hit is None:
                 continue
             verdict = pipeline.from_cache(hit, request, now=now, timings_ms={"cache": lookup_ms})
             deps.metrics.observe_cached_verdict(verdict, category=hit.category)
-            outputs[i] = Outgoing(
-                topic=topics.verdicts, key=message_key(request), value=encode(verdict)
-            )
+            key = message_key(request)
+            outputs[i].append(Outgoing(topic=topics.verdicts, key=key, value=encode(verdict)))
+            if audit is not None:
+                event = audit.for_cache_hit(request, verdict, hit.evidence)
+                outputs[i].append(Outgoing(topic=topics.audit, key=key, value=encode(event)))
         misses = [i for i, hit in enumerate(cached) if hit is None]
         if misses:
             started = time.perf_counter()
@@ -74,10 +78,12 @@ def build_handler(deps: StageDeps) -> BatchHandler:
                     detection=detection,
                     timings_ms={"cache": lookup_ms, "detection": elapsed_ms},
                 )
-                outputs[i] = Outgoing(
-                    topic=topics.detections, key=message_key(requests[i]), value=encode(message)
+                outputs[i].append(
+                    Outgoing(
+                        topic=topics.detections, key=message_key(requests[i]), value=encode(message)
+                    )
                 )
-        return [out for out in outputs if out is not None]
+        return [out for outs in outputs for out in outs]
 
     def handle(batch: Sequence[Incoming]) -> list[Outgoing]:
         return run_stage(

@@ -1,7 +1,8 @@
 """Response handler: decode decisions, compose verdicts with receipts, publish verdicts.
 
-Each composed verdict is also stored in the verdict cache (unless its tenant opted out),
-in one pipelined write at the end of the batch.
+Each verdict goes out with its audit event (same transaction, so exactly one event per
+verdict even when a batch is redelivered). Each composed verdict is also stored in the
+verdict cache (unless its tenant opted out), in one pipelined write at the end of the batch.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ __all__ = ["build_handler"]
 
 
 def build_handler(deps: StageDeps) -> BatchHandler:
-    pipeline, topics, ctx = deps.pipeline, deps.topics, deps.ctx
+    pipeline, topics, ctx, audit = deps.pipeline, deps.topics, deps.ctx, deps.audit
 
     def process(messages: Sequence[DecisionMessage]) -> list[Outgoing]:
         outputs = []
@@ -35,11 +36,11 @@ def build_handler(deps: StageDeps) -> BatchHandler:
             entry = pipeline.cache_entry(verdict, message)
             if entry is not None:
                 entries.append(entry)
-            outputs.append(
-                Outgoing(
-                    topic=topics.verdicts, key=message_key(message.request), value=encode(verdict)
-                )
-            )
+            key = message_key(message.request)
+            outputs.append(Outgoing(topic=topics.verdicts, key=key, value=encode(verdict)))
+            if audit is not None:
+                event = audit.for_decision(message, verdict)
+                outputs.append(Outgoing(topic=topics.audit, key=key, value=encode(event)))
         deps.cache.put_many(entries)
         return outputs
 

@@ -9,10 +9,18 @@ Token format (version 1), four dot-separated URL-safe fields::
   their tokens have expired.
 * ``payload`` is unpadded base64url of compact JSON with short keys: ``r`` request id,
   ``t`` tenant id, ``p`` policy ref, ``c`` category (both optional), ``i`` issued-at and
-  ``e`` expiry (whole Unix seconds). It never holds the request text. It is signed, not
-  encrypted: clients must treat the token as opaque.
+  ``e`` expiry (whole Unix seconds), and optionally ``h``, the text binding (below). It
+  never holds the request text. It is signed, not encrypted: clients must treat the token
+  as opaque.
 * ``signature`` is unpadded base64url of HMAC-SHA256(key, ``"cpa1.<kid>.<payload>"``),
   compared in constant time against its canonical encoding (so one token has one spelling).
+
+**Text binding** (``h``, optional so earlier tokens still parse): the first 16 bytes of
+HMAC-SHA256(key, ``"cpa1-text\0"`` + the NFC-normalised request text, UTF-8), unpadded
+base64url. An appeal carries the original text (the audit trail keeps no text); passing it
+to :func:`verify` proves it is the text the verdict was given for (``text_mismatch``
+otherwise, also for a token without ``h``). Keyed, so the token reveals nothing that would
+let anyone confirm a guess of the text.
 
 The signature is checked before the payload is parsed. Time is passed in; nothing here
 reads the clock.
@@ -26,6 +34,7 @@ import hashlib
 import hmac
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,6 +52,7 @@ __all__ = [
     "AppealTokenReason",
     "InvalidAppealToken",
     "sign",
+    "text_binding",
     "verify",
 ]
 
@@ -54,8 +64,16 @@ _KID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 AppealTokenReason = Literal[
-    "malformed", "unknown_key", "bad_signature", "expired", "tenant_mismatch", "request_mismatch"
+    "malformed",
+    "unknown_key",
+    "bad_signature",
+    "expired",
+    "tenant_mismatch",
+    "request_mismatch",
+    "text_mismatch",
 ]
+_TEXT_DOMAIN: Final = b"cpa1-text\x00"
+_TEXT_BINDING_BYTES: Final = 16
 
 
 class InvalidAppealToken(AppealTokenError):
@@ -76,6 +94,14 @@ class AppealClaims:
     expires_at: datetime
     policy_ref: str | None = None
     category: str | None = None
+    text_hash: str | None = None
+
+
+def text_binding(text: str, *, key: bytes) -> str:
+    """The ``h`` claim for ``text``: a truncated, keyed hash of its NFC form (see module doc)."""
+    normal = unicodedata.normalize("NFC", text).encode("utf-8", "surrogatepass")
+    mac = hmac.new(key, _TEXT_DOMAIN + normal, hashlib.sha256).digest()
+    return _b64encode(mac[:_TEXT_BINDING_BYTES])
 
 
 def _b64encode(raw: bytes) -> str:
@@ -112,6 +138,8 @@ def sign(claims: AppealClaims, *, key: bytes, kid: str) -> str:
         body["p"] = claims.policy_ref
     if claims.category is not None:
         body["c"] = claims.category
+    if claims.text_hash is not None:
+        body["h"] = claims.text_hash
     compact = json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     signing_input = f"{TOKEN_VERSION}.{kid}.{_b64encode(compact.encode('utf-8'))}"
     return f"{signing_input}.{_signature(key, signing_input)}"
@@ -124,12 +152,14 @@ def verify(
     now: datetime,
     tenant_id: str | None = None,
     request_id: str | None = None,
+    text: str | None = None,
 ) -> AppealClaims:
     """Check ``token`` and return its claims, or raise :class:`InvalidAppealToken`.
 
     Checks, in order: shape (``malformed``), key id (``unknown_key``), signature
-    (``bad_signature``), expiry against ``now`` (``expired``), then the expected tenant
-    and request when given (``tenant_mismatch``, ``request_mismatch``).
+    (``bad_signature``), expiry against ``now`` (``expired``), then the expected tenant,
+    request and text when given (``tenant_mismatch``, ``request_mismatch``,
+    ``text_mismatch``).
     """
     _aware(now, "now")
     if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS:
@@ -153,6 +183,11 @@ def verify(
         raise InvalidAppealToken("tenant_mismatch", "token was issued to another tenant")
     if request_id is not None and claims.request_id != request_id:
         raise InvalidAppealToken("request_mismatch", "token was issued for another request")
+    if text is not None:
+        if claims.text_hash is None:
+            raise InvalidAppealToken("text_mismatch", "token does not bind the request text")
+        if not hmac.compare_digest(text_binding(text, key=key), claims.text_hash):
+            raise InvalidAppealToken("text_mismatch", "text is not the text the verdict was for")
     return claims
 
 
@@ -165,22 +200,25 @@ def _parse(payload: str) -> AppealClaims:
     if not isinstance(body, dict):
         raise InvalidAppealToken("malformed", "payload is not an object")
     r, t, i, e = body.get("r"), body.get("t"), body.get("i"), body.get("e")
-    p, c = body.get("p"), body.get("c")
+    p, c, h = body.get("p"), body.get("c"), body.get("h")
     if not (isinstance(r, str) and isinstance(t, str)):
         raise InvalidAppealToken("malformed", "payload lacks request or tenant")
     if type(i) is not int or type(e) is not int:
         raise InvalidAppealToken("malformed", "payload lacks issue or expiry time")
-    if not all(v is None or isinstance(v, str) for v in (p, c)):
-        raise InvalidAppealToken("malformed", "policy ref or category is not text")
+    if not all(v is None or isinstance(v, str) for v in (p, c, h)):
+        raise InvalidAppealToken("malformed", "policy ref, category or text binding is not text")
     try:
         issued, expires = (datetime.fromtimestamp(v, UTC) for v in (i, e))
     except (OverflowError, OSError, ValueError):
         raise InvalidAppealToken("malformed", "timestamps out of range") from None
-    return AppealClaims(r, t, issued, expires, policy_ref=p, category=c)
+    return AppealClaims(r, t, issued, expires, policy_ref=p, category=c, text_hash=h)
 
 
 class AppealSigner(Protocol):
-    """What the response composer calls to attach an appeal path to a receipt."""
+    """What the response composer calls to attach an appeal path to a receipt.
+
+    ``text`` is the request text; when given the token binds it (claim ``h``).
+    """
 
     def __call__(
         self,
@@ -190,6 +228,7 @@ class AppealSigner(Protocol):
         policy_ref: str | None,
         category: str | None,
         now: datetime,
+        text: str | None = None,
     ) -> AppealInfo: ...
 
 
@@ -222,6 +261,7 @@ class AppealIssuer:
         policy_ref: str | None,
         category: str | None,
         now: datetime,
+        text: str | None = None,
     ) -> AppealInfo:
         issued = _aware(now, "now").replace(microsecond=0)
         claims = AppealClaims(
@@ -231,6 +271,7 @@ class AppealIssuer:
             expires_at=issued + timedelta(seconds=self.ttl_s),
             policy_ref=policy_ref,
             category=category,
+            text_hash=None if text is None else text_binding(text, key=self.key),
         )
         token = sign(claims, key=self.key, kid=self.kid)
         return AppealInfo(token=token, expires_at=claims.expires_at, instructions=self.instructions)

@@ -1,7 +1,7 @@
 """What the verdict cache stores, and how a stored verdict answers a new request (pure).
 
 The cached value is the verdict minus everything bound to one request: ids, timings,
-``decided_at`` and the receipt's appeal token (it binds request, tenant and expiry). On a
+``decided_at`` and the receipt's appeal token (it binds request, tenant, text and expiry). On a
 hit :func:`from_cached` rebuilds the verdict for the new request with a freshly signed
 token, ``cache_hit=True`` and the timings it is given.
 """
@@ -14,6 +14,7 @@ from typing import Final
 
 from pydantic import Field
 
+from shared.audit.events import AuditEvidence
 from shared.core.appeal import AppealSigner
 from shared.core.fingerprint import text_digest
 from shared.schemas import Action, ModerationRequest, Receipt, Verdict, VerdictCategory, WireModel
@@ -49,6 +50,9 @@ class CachedVerdict(WireModel):
         default=None, description="Primary category: the appeal claim and the metrics label."
     )
     source_digest: str = Field(description="text_digest of the exact text it was computed from.")
+    evidence: AuditEvidence | None = Field(
+        default=None, description="What detection found and which rules fired (for the audit)."
+    )
 
     @property
     def text_bound(self) -> bool:
@@ -70,8 +74,11 @@ class CachedVerdict(WireModel):
         return cls.model_validate_json(raw)
 
 
-def to_cached(verdict: Verdict, *, category: str | None, text: str) -> CachedVerdict:
-    """The cacheable part of ``verdict`` (``category``: the decision's primary category)."""
+def to_cached(
+    verdict: Verdict, *, category: str | None, text: str, evidence: AuditEvidence | None = None
+) -> CachedVerdict:
+    """The cacheable part of ``verdict`` (``category``: the decision's primary category;
+    ``evidence``: the decision's, so a cache hit's audit event can say why too)."""
     receipt = verdict.receipt
     return CachedVerdict(
         profile=verdict.profile,
@@ -92,6 +99,7 @@ def to_cached(verdict: Verdict, *, category: str | None, text: str) -> CachedVer
         intent_applied=verdict.intent_applied,
         category=category,
         source_digest=text_digest(text),
+        evidence=evidence,
     )
 
 
@@ -122,6 +130,7 @@ def from_cached(
                 policy_ref=stored.policy_ref,
                 category=cached.category,
                 now=now,
+                text=request.text,
             ),
         )
     total_ms = max(0.0, (now - request.submitted_at).total_seconds() * 1000.0)

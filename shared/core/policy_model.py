@@ -21,6 +21,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.audit.events import TextMode
 from shared.core.lists import TermLists
 from shared.core.policy_checks import PolicyProblems, check_policy
 from shared.schemas import Action, Purpose
@@ -142,10 +143,15 @@ class TenantProfile(_Config):
 
 
 class Tenant(_Config):
-    """A tenant's override: its own version, term lists, profile changes and cache opt-out."""
+    """A tenant's override: its own version, term lists, profile changes, cache opt-out and
+    how much of its text the audit trail keeps."""
 
     version: int = Field(ge=1)
     cache_allowed: bool = True
+    audit_text: TextMode = Field(
+        default="none",
+        description="Text in audit events: none (a keyed hash only), redacted (PII masked), full.",
+    )
     lists: TermLists = TermLists()
     profiles: dict[Name, TenantProfile] = Field(default_factory=dict)
 
@@ -206,6 +212,11 @@ class Policy(_Config):
         """Whether verdicts for this tenant may be cached (tenants may opt out)."""
         tenant = self.tenants.get(tenant_id)
         return True if tenant is None else tenant.cache_allowed
+
+    def audit_text(self, tenant_id: str) -> TextMode:
+        """How much of this tenant's text its audit events keep (``none`` unless overridden)."""
+        tenant = self.tenants.get(tenant_id)
+        return "none" if tenant is None else tenant.audit_text
 
     @cached_property
     def _global_digest(self) -> str:

@@ -2,7 +2,7 @@
 
 The receipt says why in one plain line, cites the policy clause, offers 1-3 permitted
 next steps, a safer rewrite that the same detection and policy allow (omitted when none
-does), and an appeal token bound to the request and tenant. Every collaborator is
+does), and an appeal token bound to the request, tenant and text. Every collaborator is
 passed in: ``sign_appeal`` (an :class:`~shared.core.appeal.AppealSigner`), ``recheck``
 and ``redact``; so is ``now``.
 
@@ -169,6 +169,7 @@ def build_receipt(
             policy_ref=policy_ref,
             category=category,
             now=now,
+            text=request.text,
         ),
         locale=locale,
     )

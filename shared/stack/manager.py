@@ -1,8 +1,11 @@
-"""``LocalStack``: bring Kafka, Redis, PostgreSQL and Prometheus up; report; stop what we started.
+"""``LocalStack``: bring Kafka, Redis, PostgreSQL, Prometheus and the HTTP gateway up; report;
+stop what we started.
 
 A service whose endpoint is named in settings is external: the stack uses it and starts
 nothing for it. Everything else runs as a local process with its data, logs, pid and
-remembered port under ``settings.stack.state_dir``.
+remembered port under ``settings.stack.state_dir``. The gateway is Clearpath's own API, not
+infrastructure, but it is what a platform talks to, so the stack runs it too (after
+everything it needs; ``stack.gateway=false`` leaves it out).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import shutil
 import socket
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +22,7 @@ from shared import kafka_admin
 from shared.db import migrate
 from shared.errors import DatabaseError, InfrastructureError, StackError
 from shared.settings import Settings
+from shared.stack.gateway import GatewayNode, gateway_ready
 from shared.stack.kafka import KafkaNode, default_cache_dir, default_deploy_dir
 from shared.stack.models import Endpoints, Ports, ServiceName, ServiceStatus, StackStatus
 from shared.stack.postgres import PostgresNode, postgres_ready
@@ -41,8 +46,8 @@ from shared.topics import TopicSet
 __all__ = ["LocalStack"]
 
 _log = logging.getLogger(__name__)
-SERVICES = ("kafka", "redis", "postgres", "prometheus")
-Node = KafkaNode | RedisNode | PostgresNode | PrometheusNode
+SERVICES = ("kafka", "redis", "postgres", "prometheus", "gateway")
+Node = KafkaNode | RedisNode | PostgresNode | PrometheusNode | GatewayNode
 
 
 def _redact(url: str) -> str:
@@ -96,6 +101,7 @@ class LocalStack:
             scrape_interval_s=settings.prometheus.scrape_interval_s,
             install=install_redis,
         )
+        self.gateway = GatewayNode(state_dir=self.state_dir)
         self._ports_file = self.state_dir / "ports.json"
         self._lock_file = self.state_dir / "stack.lock"
 
@@ -146,6 +152,9 @@ class LocalStack:
             # Started last: it only observes, and a failed Kafka or Redis stops `up` first.
             endpoints = self._up_prometheus(ports, endpoints)
         self._create_topics(endpoints.kafka_bootstrap, client)
+        if self.settings.stack.gateway:
+            with file_lock(self._lock_file):
+                endpoints = self._up_gateway(endpoints)
         return endpoints
 
     def down(self, *, services: Collection[str] = SERVICES) -> tuple[str, ...]:
@@ -153,6 +162,7 @@ class LocalStack:
         stopped: list[str] = []
         with file_lock(self._lock_file):
             for name, node, external in (
+                ("gateway", self.gateway, None),  # first: it uses all the others
                 ("kafka", self.kafka, self.external_kafka),
                 ("redis", self.redis, self.external_redis),
                 ("postgres", self.postgres, self.external_postgres),
@@ -165,6 +175,8 @@ class LocalStack:
                     self._progress(f"Stopped {name} (pid {pid})")
                     stopped.append(name)
                 remove_pid(node.pid_file)
+                if name == "gateway":
+                    self.gateway.write_targets(None)
         return tuple(stopped)
 
     def purge(self) -> tuple[str, ...]:
@@ -221,12 +233,17 @@ class LocalStack:
         else:
             endpoint = PostgresNode.url(ports.postgres) if ports.postgres else None
             postgres = self._managed_status("postgres", self.postgres, ports.postgres, endpoint)
+        gateway = None
+        if self.settings.stack.gateway or read_pid(self.gateway.pid_file) is not None:
+            endpoint = GatewayNode.url(ports.gateway) if ports.gateway else None
+            gateway = self._managed_status("gateway", self.gateway, ports.gateway, endpoint)
         return StackStatus(
             kafka=kafka,
             redis=redis,
             state_dir=self.state_dir,
             prometheus=prom,
             postgres=postgres,
+            gateway=gateway,
         )
 
     # -- internals -------------------------------------------------------------------
@@ -349,6 +366,28 @@ class LocalStack:
             prometheus_url=url,
             postgres_url=endpoints.postgres_url,
         )
+
+    def _up_gateway(self, endpoints: Endpoints) -> Endpoints:
+        """Start (unless running) and await the stack's HTTP gateway on a loopback port."""
+        ports = Ports.load(self._ports_file)
+        pid = None
+        if self._running_pid(self.gateway) is None:
+            ports = self._pick(ports, "gateway")
+            ports.save(self._ports_file)
+            assert ports.gateway is not None
+            pid = self.gateway.start(
+                port=ports.gateway, endpoints=endpoints, progress=self._progress
+            )
+            write_pid(self.gateway.pid_file, pid)
+        url = GatewayNode.url(ports.gateway or 0)
+        self._await(
+            "The HTTP gateway",
+            lambda: gateway_ready(url),
+            pid=pid,
+            node=self.gateway,
+            external=None,
+        )
+        return replace(endpoints, gateway_url=url)
 
     def _endpoints(self, ports: Ports) -> Endpoints:
         kafka = self.external_kafka or f"{LOOPBACK}:{ports.kafka}"

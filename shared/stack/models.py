@@ -9,17 +9,19 @@ from typing import Any, Literal
 
 __all__ = ["Endpoints", "Ports", "ServiceStatus", "StackStatus"]
 
-ServiceName = Literal["kafka", "redis", "postgres", "prometheus"]
+ServiceName = Literal["kafka", "redis", "postgres", "prometheus", "gateway"]
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoints:
-    """Where clients connect: Kafka bootstrap list, Redis URL, PostgreSQL and Prometheus."""
+    """Where clients connect: Kafka bootstrap list, Redis URL, PostgreSQL, Prometheus and
+    the HTTP gateway."""
 
     kafka_bootstrap: str
     redis_url: str
     prometheus_url: str | None = None
     postgres_url: str | None = None
+    gateway_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class StackStatus:
     state_dir: Path
     prometheus: ServiceStatus | None = None
     postgres: ServiceStatus | None = None
+    gateway: ServiceStatus | None = None
 
     @property
     def kafka_bootstrap(self) -> str | None:
@@ -69,12 +72,16 @@ class StackStatus:
         return self.postgres.endpoint if self.postgres is not None else None
 
     @property
+    def gateway_url(self) -> str | None:
+        return self.gateway.endpoint if self.gateway is not None else None
+
+    @property
     def running(self) -> bool:
         return all(service.running for service in self.services)
 
     @property
     def services(self) -> tuple[ServiceStatus, ...]:
-        extra = tuple(s for s in (self.postgres, self.prometheus) if s is not None)
+        extra = tuple(s for s in (self.postgres, self.prometheus, self.gateway) if s is not None)
         return (self.kafka, self.redis, *extra)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +90,7 @@ class StackStatus:
             "redis_url": self.redis_url,
             "prometheus_url": self.prometheus_url,
             "postgres_url": self.postgres_url,
+            "gateway_url": self.gateway_url,
             "running": self.running,
             "state_dir": str(self.state_dir),
             "services": {s.name: s.to_dict() for s in self.services},
@@ -98,6 +106,7 @@ class Ports:
     redis: int | None = None
     prometheus: int | None = None
     postgres: int | None = None
+    gateway: int | None = None
 
     @classmethod
     def load(cls, path: Path) -> Ports:
@@ -118,5 +127,12 @@ class Ports:
         return replace(self, **{name: port})
 
     def taken(self) -> tuple[int, ...]:
-        ports = (self.kafka, self.kafka_controller, self.redis, self.prometheus, self.postgres)
+        ports = (
+            self.kafka,
+            self.kafka_controller,
+            self.redis,
+            self.prometheus,
+            self.postgres,
+            self.gateway,
+        )
         return tuple(p for p in ports if p is not None)

@@ -1,8 +1,9 @@
 """The local Prometheus: the OS package's server as our own process, scraping the workers.
 
 Its configuration is rendered into ``state_dir/prometheus/prometheus.yml`` from the same
-rules as ``deploy/prometheus/`` and discovers workers through ``targets.json`` next to
-it, which :func:`shared.launch.register_targets` keeps up to date (file-based discovery).
+rules as ``deploy/prometheus/`` and discovers targets from every ``*.json`` next to it
+(file-based discovery): ``targets.json``, which :func:`shared.launch.register_targets`
+keeps up to date for launched workers, and ``gateway.json``, the stack's own gateway.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def _duration(seconds: float) -> str:
 
 
 def render_config(*, targets: Path, rules_dir: Path, scrape_interval_s: float) -> dict[str, Any]:
-    """The local configuration: the workers from ``targets``, every ``*.rules.yml``."""
+    """The local configuration: targets from every ``*.json`` beside ``targets`` (the
+    launched workers, the stack's gateway), every ``*.rules.yml``."""
     interval = _duration(scrape_interval_s)
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
@@ -85,7 +87,9 @@ def render_config(*, targets: Path, rules_dir: Path, scrape_interval_s: float) -
             {
                 "job_name": JOB,
                 "metrics_path": "/metrics",
-                "file_sd_configs": [{"files": [str(targets)], "refresh_interval": "5s"}],
+                "file_sd_configs": [
+                    {"files": [str(targets.parent / "*.json")], "refresh_interval": "5s"}
+                ],
             }
         ],
     }

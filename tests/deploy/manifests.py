@@ -1,14 +1,106 @@
-"""Small queries over rendered Kubernetes resources (plain dicts from kustomize build)."""
+"""Small queries over rendered Kubernetes resources (plain dicts from kustomize build), and
+what each Clearpath workload is expected to need (the single table the tests check against)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BUILT_IN_GROUPS", "is_built_in", "named", "of_kind", "selects", "worker_container"]
+from shared import topics
+
+__all__ = [
+    "BUILT_IN_GROUPS",
+    "CONSUMERS",
+    "SECRET_REFS",
+    "WORKLOADS",
+    "Workload",
+    "env_of",
+    "is_built_in",
+    "named",
+    "of_kind",
+    "pod_labels",
+    "policies_selecting",
+    "selects",
+    "worker_container",
+]
 
 #: API groups whose schemas kubernetes-validate ships ("" is the core group).
 BUILT_IN_GROUPS = frozenset({"", "apps", "autoscaling", "policy", "networking.k8s.io"})
+
+#: Setting -> the operator-created Secret and key it comes from (docs/DEPLOY.md).
+SECRET_REFS = {
+    "CLEARPATH_RESPONSE__APPEAL_SECRET": {"name": "clearpath-appeal", "key": "secret"},
+    "CLEARPATH_AUDIT__HASH_SECRET": {"name": "clearpath-audit", "key": "hash-secret"},
+    "CLEARPATH_POSTGRES__URL": {"name": "clearpath-postgres", "key": "url"},
+}
+_APPEAL, _HASH, _PG = SECRET_REFS
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What one Deployment is: its port, its input (if a Kafka consumer), what it reaches."""
+
+    port: str  # the container port named so: probes, Service, scraping
+    port_number: int
+    consumes: tuple[str, str] | None  # (consumer group, topic) for the Kafka workers
+    secrets: frozenset[str]  # settings read from SECRET_REFS, and no others
+    policy: bool  # builds the pipeline: the policy ConfigMap mounted
+    redis: bool
+    postgres: bool
+
+
+#: Every Deployment. Secrets: every process that builds the pipeline signs appeal tokens
+#: (shared/bootstrap.py); the producers of audit events (shared/worker.py _VERDICT_STAGES, the
+#: gateway) hash with the audit key; the audit sink and the gateway use PostgreSQL.
+WORKLOADS: dict[str, Workload] = {
+    "detection": Workload(
+        "metrics",
+        9100,
+        (topics.GROUP_DETECTION, topics.REQUESTS),
+        frozenset({_APPEAL, _HASH}),
+        policy=True,
+        redis=True,
+        postgres=False,
+    ),
+    "policy": Workload(
+        "metrics",
+        9100,
+        (topics.GROUP_POLICY, topics.DETECTIONS),
+        frozenset({_APPEAL}),
+        policy=True,
+        redis=False,
+        postgres=False,
+    ),
+    "response": Workload(
+        "metrics",
+        9100,
+        (topics.GROUP_RESPONSE, topics.DECISIONS),
+        frozenset({_APPEAL, _HASH}),
+        policy=True,
+        redis=True,
+        postgres=False,
+    ),
+    "audit": Workload(
+        "metrics",
+        9100,
+        (topics.GROUP_AUDIT, topics.AUDIT),
+        frozenset({_PG}),
+        policy=False,
+        redis=False,
+        postgres=True,
+    ),
+    "gateway": Workload(
+        "http",
+        8080,
+        None,
+        frozenset({_APPEAL, _HASH, _PG}),
+        policy=True,
+        redis=True,
+        postgres=True,
+    ),
+}
+CONSUMERS = {name: w for name, w in WORKLOADS.items() if w.consumes is not None}
 
 
 def is_built_in(doc: dict[str, Any]) -> bool:
@@ -41,3 +133,28 @@ def worker_container(deployment: dict[str, Any]) -> dict[str, Any]:
     containers = deployment["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in containers] == ["worker"]
     return dict(containers[0])
+
+
+def env_of(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The worker container's env by name (each name once)."""
+    env = worker_container(deployment).get("env", [])
+    names = [e["name"] for e in env]
+    assert len(names) == len(set(names)), f"duplicate env in {deployment['metadata']['name']}"
+    return {e["name"]: e for e in env}
+
+
+def pod_labels(deployment: dict[str, Any]) -> dict[str, str]:
+    return dict(deployment["spec"]["template"]["metadata"]["labels"])
+
+
+def policies_selecting(
+    docs: Iterable[dict[str, Any]], deployment: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The NetworkPolicies (same namespace) whose podSelector matches the Deployment's pods."""
+    namespace = deployment["metadata"].get("namespace")
+    return [
+        p
+        for p in of_kind(docs, "NetworkPolicy")
+        if p["metadata"].get("namespace") == namespace
+        and selects(p["spec"]["podSelector"], pod_labels(deployment))
+    ]

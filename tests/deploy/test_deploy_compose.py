@@ -6,19 +6,42 @@ import json
 import os
 import subprocess
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
+from shared import topics
 from tests.deploy.generated import ROOT
 from tests.deploy.tools import compose_binary
 
-WORKERS = ("detection", "policy", "response")
+#: Every Clearpath service the default profile runs, and the ports they serve health on.
+CLEARPATH = {"detection": 9100, "policy": 9100, "response": 9100, "audit": 9100, "gateway": 8080}
+#: The variables compose requires (`:?`), each with the value the tests give it.
+SECRETS = {
+    "CLEARPATH_APPEAL_SECRET": "s3cret",
+    "CLEARPATH_AUDIT_HASH_SECRET": "h4sh",
+    "CLEARPATH_POSTGRES_PASSWORD": "pgpw",
+}
+#: service -> the settings it must get, from which variable (and no other secret).
+NEEDS = {
+    "detection": {"CLEARPATH_RESPONSE__APPEAL_SECRET", "CLEARPATH_AUDIT__HASH_SECRET"},
+    "detection-gpu": {"CLEARPATH_RESPONSE__APPEAL_SECRET", "CLEARPATH_AUDIT__HASH_SECRET"},
+    "policy": {"CLEARPATH_RESPONSE__APPEAL_SECRET"},
+    "response": {"CLEARPATH_RESPONSE__APPEAL_SECRET", "CLEARPATH_AUDIT__HASH_SECRET"},
+    "audit": {"CLEARPATH_POSTGRES__URL"},
+    "gateway": {
+        "CLEARPATH_RESPONSE__APPEAL_SECRET",
+        "CLEARPATH_AUDIT__HASH_SECRET",
+        "CLEARPATH_POSTGRES__URL",
+    },
+}
+SECRET_SETTINGS = {s for needs in NEEDS.values() for s in needs}
 
 
-def _config(*args: str, secret: str | None = "s3cret") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "CLEARPATH_APPEAL_SECRET"}
-    if secret is not None:
-        env["CLEARPATH_APPEAL_SECRET"] = secret
+def _config(*args: str, missing: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    env.update({k: v for k, v in SECRETS.items() if k != missing})
     return subprocess.run(
         [
             str(compose_binary()),
@@ -48,13 +71,15 @@ def full() -> dict[str, Any]:
 def test_renders_without_profiles_to_the_pipeline_only() -> None:
     done = _config()
     assert done.returncode == 0, done.stderr
-    assert set(json.loads(done.stdout)["services"]) == {"kafka", "kafka-init", "redis", *WORKERS}
+    services = set(json.loads(done.stdout)["services"])
+    assert services == {"kafka", "kafka-init", "redis", "postgres", *CLEARPATH}
 
 
-def test_missing_appeal_secret_fails_fast_with_a_clear_message() -> None:
-    done = _config(secret=None)
+@pytest.mark.parametrize("variable", sorted(SECRETS))
+def test_a_missing_secret_fails_fast_with_a_clear_message(variable: str) -> None:
+    done = _config(missing=variable)
     assert done.returncode != 0
-    assert "set CLEARPATH_APPEAL_SECRET" in done.stderr
+    assert f"set {variable}" in done.stderr
 
 
 def test_profiles_add_gpu_detection_and_observability(full: dict[str, Any]) -> None:
@@ -67,21 +92,89 @@ def test_profiles_add_gpu_detection_and_observability(full: dict[str, Any]) -> N
     assert gpu["environment"]["CLEARPATH_MODEL__PROVIDER"] == "cuda"
 
 
-def test_workers_wait_for_topics_and_expose_fixed_metrics(full: dict[str, Any]) -> None:
-    services = full["services"]
-    workers = [name for name in services if name.split("-")[0] in WORKERS]
-    ids = [services[name]["environment"]["CLEARPATH_WORKER__INSTANCE_ID"] for name in workers]
-    assert len(set(ids)) == len(workers) == 4
-    for name in workers:
-        svc = services[name]
+def _clearpath(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The services running the Clearpath image (GPU detection included)."""
+    return {n: s for n, s in services.items() if s["image"].startswith("clearpath/worker")}
+
+
+def test_clearpath_services_are_locked_down_and_wait_for_topics(full: dict[str, Any]) -> None:
+    services = _clearpath(full["services"])
+    assert set(services) == {*CLEARPATH, "detection-gpu"}
+    for name, svc in services.items():
         env = svc["environment"]
         assert svc["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
+        assert env["CLEARPATH_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
+        assert svc["read_only"] is True and svc["user"] == "10001:10001", name
+        assert svc["cap_drop"] == ["ALL"] and "no-new-privileges:true" in svc["security_opt"]
+        assert svc["tmpfs"] == ["/tmp"]
+        assert svc["restart"] == "unless-stopped"
+        port = CLEARPATH[name.removesuffix("-gpu")]
+        assert f"127.0.0.1:{port}/healthz" in " ".join(svc["healthcheck"]["test"]), name
+
+
+def test_kafka_workers_have_ids_and_fixed_metrics(full: dict[str, Any]) -> None:
+    services = _clearpath(full["services"])
+    workers = {n: s for n, s in services.items() if n != "gateway"}
+    ids = [s["environment"]["CLEARPATH_WORKER__INSTANCE_ID"] for s in workers.values()]
+    assert len(set(ids)) == len(workers) == 5
+    for svc in workers.values():
+        env = svc["environment"]
         assert env["CLEARPATH_WORKER__METRICS_PORT"] == "9100"
         assert env["CLEARPATH_WORKER__METRICS_HOST"] == "0.0.0.0"
-        assert env["CLEARPATH_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
-        assert env["CLEARPATH_RESPONSE__APPEAL_SECRET"] == "s3cret"
-        assert "9100/healthz" in " ".join(svc["healthcheck"]["test"])
-        assert svc["read_only"] is True and svc["user"] == "10001:10001"
+
+
+def test_each_service_gets_exactly_its_secrets(full: dict[str, Any]) -> None:
+    services = _clearpath(full["services"])
+    for name, svc in services.items():
+        env = svc["environment"]
+        assert SECRET_SETTINGS & set(env) == NEEDS[name], name
+        if "CLEARPATH_RESPONSE__APPEAL_SECRET" in env:
+            assert env["CLEARPATH_RESPONSE__APPEAL_SECRET"] == SECRETS["CLEARPATH_APPEAL_SECRET"]
+        if "CLEARPATH_AUDIT__HASH_SECRET" in env:
+            assert env["CLEARPATH_AUDIT__HASH_SECRET"] == SECRETS["CLEARPATH_AUDIT_HASH_SECRET"]
+        if "CLEARPATH_POSTGRES__URL" in env:
+            url = urlsplit(env["CLEARPATH_POSTGRES__URL"])
+            assert (url.scheme, url.hostname, url.port) == ("postgresql", "postgres", 5432)
+            assert url.password == SECRETS["CLEARPATH_POSTGRES_PASSWORD"]
+            assert url.username == full["services"]["postgres"]["environment"]["POSTGRES_USER"]
+            assert url.path == "/" + full["services"]["postgres"]["environment"]["POSTGRES_DB"]
+            assert svc["depends_on"]["postgres"]["condition"] == "service_healthy"
+        else:
+            assert "postgres" not in svc["depends_on"], name
+        # Redis backs the verdict cache and the gateway's rate limits; the sink has no use.
+        assert ("CLEARPATH_REDIS__URL" in env) is (name != "audit"), name
+
+
+def test_postgres_is_pinned_checked_persistent_and_password_protected(
+    full: dict[str, Any],
+) -> None:
+    pg = full["services"]["postgres"]
+    image = pg["image"]
+    assert image.startswith("postgres:") and image.split(":")[1][0].isdigit()
+    env = pg["environment"]
+    assert env["POSTGRES_PASSWORD"] == SECRETS["CLEARPATH_POSTGRES_PASSWORD"]
+    assert "POSTGRES_HOST_AUTH_METHOD" not in env  # never `trust`
+    test = " ".join(pg["healthcheck"]["test"])
+    assert "pg_isready" in test and env["POSTGRES_DB"] in test and env["POSTGRES_USER"] in test
+    (volume,) = pg["volumes"]
+    assert volume["type"] == "volume" and volume["target"] == "/var/lib/postgresql/data"
+    assert volume["source"] in full["volumes"]
+    (port,) = pg["ports"]
+    assert (port["host_ip"], port["target"]) == ("127.0.0.1", 5432)
+
+
+def test_gateway_listens_on_all_interfaces_published_on_localhost(full: dict[str, Any]) -> None:
+    gateway = full["services"]["gateway"]
+    env = gateway["environment"]
+    assert env["CLEARPATH_GATEWAY__HOST"] == "0.0.0.0"  # the default 127.0.0.1 is unreachable
+    (port,) = gateway["ports"]
+    assert (port["host_ip"], port["published"]) == ("127.0.0.1", "8080")
+    assert port["target"] == int(env["CLEARPATH_GATEWAY__PORT"]) == CLEARPATH["gateway"]
+    assert gateway["command"] == ["worker", "gateway"]
+    assert gateway["depends_on"]["redis"]["condition"] == "service_healthy"
+    for name, svc in full["services"].items():
+        if name not in {"gateway", "kafka", "redis", "postgres", "prometheus", "grafana"}:
+            assert not svc.get("ports"), f"{name} publishes a port"
 
 
 def test_kafka_is_a_transaction_ready_single_node(full: dict[str, Any]) -> None:
@@ -91,8 +184,9 @@ def test_kafka_is_a_transaction_ready_single_node(full: dict[str, Any]) -> None:
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "1"
     assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "1"
-    init = full["services"]["kafka-init"]
-    assert "--partitions 3" in " ".join(init["command"])
+    init = " ".join(full["services"]["kafka-init"]["command"])
+    assert "--partitions 3" in init
+    assert all(topic in init for topic in topics.ALL_TOPICS)
 
 
 def test_prometheus_and_grafana_are_provisioned_from_deploy(full: dict[str, Any]) -> None:
@@ -109,6 +203,20 @@ def test_prometheus_and_grafana_are_provisioned_from_deploy(full: dict[str, Any]
     }
     assert mounts["grafana"]["deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
     assert mounts["grafana"]["deploy/grafana/dashboards"] == "/var/lib/grafana/dashboards"
+
+
+def test_compose_prometheus_scrapes_every_clearpath_service(full: dict[str, Any]) -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.compose.yml").read_text())
+    targets = {
+        target: group["labels"]["stage"]
+        for job in config["scrape_configs"]
+        for group in job["static_configs"]
+        for target in group["targets"]
+    }
+    expected = {f"{n}:{CLEARPATH[n.removesuffix('-gpu')]}" for n in _clearpath(full["services"])}
+    assert set(targets) == expected
+    for target, stage in targets.items():
+        assert target.split(":")[0].removesuffix("-gpu") == stage
 
 
 def test_every_image_is_pinned(full: dict[str, Any]) -> None:

@@ -1,6 +1,8 @@
 """Every PromQL expression of the dashboard and the rules, against a real Prometheus
 scraping the real workers of a pipeline that just handled allowed, refused, redacted and
-dead-lettered traffic. How an expression without data is judged: tests/support/promql.py.
+dead-lettered traffic, and the HTTP gateway that just answered checks and appeals (one
+overturned by added context, one upheld, one queued and overturned by a reviewer). How an
+expression without data is judged: tests/support/promql.py.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from shared.clock import utcnow
+from shared.launch import WorkerProcess
 from shared.schemas import ModerationRequest
 from shared.stack import Endpoints
 from shared.stack.kafka import default_deploy_dir
 from shared.stack.process import free_port, stop_pid, wait_until
 from shared.stack.prometheus import PrometheusNode, prometheus_ready
 from tests.support import promql
+from tests.support.gateway import BORDERLINE_TEXT, HttpClient, create_key, running_gateway
 from tests.support.pipeline import make_requests, running_pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -61,6 +65,45 @@ def _requests() -> list[ModerationRequest]:
     ]
 
 
+def _appeal_traffic(gateway: WorkerProcess, postgres_url: str, run: str, prometheus: str) -> None:
+    """Through the gateway (real classifier): a borderline refusal appealed three ways.
+
+    First, Prometheus must have scraped the gateway's appeal counters at 0 (file discovery
+    refreshes every 5 s): a counter first seen at 1 shows no increase to ``rate()``.
+    """
+    assert wait_until(
+        lambda: _has_data(prometheus, f'clearpath_appeals_total{{instance="{gateway.target}"}}'),
+        timeout_s=60,
+        interval_s=0.5,
+    ), "Prometheus never scraped the gateway"
+    http = HttpClient(gateway.metrics_url)
+    tenant = f"obs-{run}"
+    client = create_key(postgres_url, tenant)
+    reviewer = create_key(postgres_url, tenant, "reviewer")
+    contexts: list[dict[str, str]] = [
+        {"purpose": "research", "statement": "I study darknet markets."},  # overturned
+        {},  # upheld: nothing added
+        {"statement": "It is for my novel."},  # queued, then a reviewer decides
+    ]
+    outcomes = []
+    for context in contexts:
+        status, verdict, _ = http.call("POST", "/v1/check", client, {"text": BORDERLINE_TEXT})
+        assert status == 200 and verdict["action"] == "refuse", verdict
+        appeal = {
+            "request_id": verdict["request_id"],
+            "token": verdict["receipt"]["appeal"]["token"],
+            "text": BORDERLINE_TEXT,
+            **context,
+        }
+        status, filed, _ = http.call("POST", "/v1/appeals", client, appeal)
+        assert status == 201, filed
+        outcomes.append(filed)
+    assert [a["outcome"] for a in outcomes] == ["overturned", "upheld", "queued"]
+    decision = {"decision": "overturn", "note": "Fiction."}
+    path = f"/v1/review/appeals/{outcomes[2]['appeal_id']}/decision"
+    assert http.call("POST", path, reviewer, decision)[0] == 200
+
+
 def _has_data(url: str, expr: str) -> bool:
     return bool(promql.query(url, expr))
 
@@ -74,7 +117,12 @@ def _family(name: str) -> str:
 def test_every_dashboard_and_rule_expression_has_data(
     stack_endpoints: Endpoints, tmp_path: Path, prometheus: str
 ) -> None:
-    with running_pipeline(stack_endpoints, tmp_path) as pipeline:
+    postgres_url = stack_endpoints.postgres_url
+    assert postgres_url is not None
+    with (
+        running_pipeline(stack_endpoints, tmp_path) as pipeline,
+        running_gateway(pipeline, postgres_url, classifier="auto") as gateway,
+    ):
         requests = _requests()
         for request in requests:
             pipeline.producer.send(request)
@@ -87,6 +135,8 @@ def test_every_dashboard_and_rule_expression_has_data(
         assert verdicts["obs-refuse"].action == "refuse"
         assert verdicts["obs-redact"].action == "redact"
         assert pipeline.dead_letters(count=1)
+        run = pipeline.topics.requests.rsplit(".", 1)[-1]
+        _appeal_traffic(gateway, postgres_url, run, prometheus)
 
         # Bounded wait: scrapes (1 s), the lag report (5 s) and rule evaluation caught up.
         ready = [
@@ -96,6 +146,9 @@ def test_every_dashboard_and_rule_expression_has_data(
             "clearpath_consumer_lag_messages",
             "deriv(group:clearpath_consumer_lag_messages:sum[10m])",
             "profile:clearpath_refusals:ratio_rate10m",
+            'clearpath_appeals_total{outcome="overturned"}',
+            "clearpath_appeal_reviews_total",
+            "profile:clearpath_appeal_overturns:ratio_rate1h",
         ]
         assert wait_until(
             lambda: all(_has_data(prometheus, q) for q in ready), timeout_s=60, interval_s=1

@@ -16,6 +16,7 @@ from shared import kafka_admin
 from shared.db import pending
 from shared.settings import KafkaSettings, RedisSettings, Settings, StackSettings
 from shared.stack import Endpoints, LocalStack, process
+from shared.stack.gateway import gateway_ready
 from shared.stack.postgres import postgres_ready
 from shared.stack.prometheus import prometheus_ready
 from shared.stack.redis import redis_ready
@@ -116,7 +117,8 @@ def test_redis_answers_ping(stack_endpoints: Endpoints) -> None:
 def test_local_stack_lifecycle(
     tmp_path_factory: pytest.TempPathFactory, stack_endpoints: Endpoints
 ) -> None:
-    """A second, private stack: up twice, status, down stops exactly its four pids."""
+    """A second, private stack: up twice, status, down stops exactly its five pids (the
+    HTTP gateway among them: it starts with the stack)."""
     if shutil.which("java") is None or shutil.which("mvn") is None:
         pytest.skip("the local stack needs Java and Maven")
     state: Path = tmp_path_factory.mktemp("lifecycle-stack")
@@ -135,7 +137,16 @@ def test_local_stack_lifecycle(
         assert status.postgres is not None and status.postgres.managed
         assert first.postgres_url is not None and postgres_ready(first.postgres_url)
         assert pending(first.postgres_url) == ()  # every migration applied
-        pids = {status.kafka.pid, status.redis.pid, status.prometheus.pid, status.postgres.pid}
+        assert status.gateway is not None and status.gateway.managed
+        assert first.gateway_url is not None and gateway_ready(first.gateway_url)
+        assert status.gateway_url == first.gateway_url
+        pids = {
+            status.kafka.pid,
+            status.redis.pid,
+            status.prometheus.pid,
+            status.postgres.pid,
+            status.gateway.pid,
+        }
         assert None not in pids
         for pid in pids - {status.postgres.pid}:
             assert pid is not None and str(state) in (process.cmdline(pid) or "")
@@ -145,11 +156,18 @@ def test_local_stack_lifecycle(
         assert LocalStack(settings).up() == first  # idempotent: same endpoints, same pids
         again = stack.status()
         assert again.prometheus is not None and again.postgres is not None
-        assert {again.kafka.pid, again.redis.pid, again.prometheus.pid, again.postgres.pid} == pids
+        assert again.gateway is not None
+        assert {
+            again.kafka.pid,
+            again.redis.pid,
+            again.prometheus.pid,
+            again.postgres.pid,
+            again.gateway.pid,
+        } == pids
         admin = AdminClient({"bootstrap.servers": first.kafka_bootstrap})
         assert set(ALL_TOPICS) <= set(admin.list_topics(timeout=15).topics)
 
-        assert stack.down() == ("kafka", "redis", "postgres", "prometheus")
+        assert stack.down() == ("gateway", "kafka", "redis", "postgres", "prometheus")
         assert not any(process.is_running(pid) for pid in pids if pid is not None)
         assert not stack.status().running
         # The session's services were not touched.

@@ -95,7 +95,9 @@ def _local_stack(
             "kafka": base.kafka.model_copy(update={"bootstrap_servers": kafka}),
             "redis": base.redis.model_copy(update={"url": redis_url}),
             "postgres": base.postgres.model_copy(update={"url": postgres_url}),
-            "stack": base.stack.model_copy(update={"state_dir": state_dir}),
+            # Tests run their own gateways (namespaced topics, their own keys): the shared
+            # test stack does not start one.
+            "stack": base.stack.model_copy(update={"state_dir": state_dir, "gateway": False}),
         }
     )
     if kafka is None and (shutil.which("java") is None or shutil.which("mvn") is None):

@@ -72,6 +72,7 @@ def test_a_hit_is_the_same_verdict_for_the_new_request_with_a_fresh_token() -> N
         now=later,
         tenant_id="t1",
         request_id="req-2",
+        text=TEXT,  # the re-signed token binds the text of the request it now answers
     )
     assert claims.category == "weapons_cbrn"
     assert claims.policy_ref == verdict.receipt.policy_ref

@@ -25,6 +25,9 @@ BOUNDED = {
     "detector",
     "result",
     "operation",
+    "outcome",
+    "route",
+    "status",
 }
 
 
@@ -64,6 +67,9 @@ def test_dashboard_structure() -> None:
         "batch size",
         "inference",
         "ready",
+        "appeal",
+        "overturn",
+        "gateway",
     ):
         assert topic in titles, topic
 

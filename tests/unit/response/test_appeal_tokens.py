@@ -10,7 +10,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.core.appeal import AppealClaims, AppealIssuer, InvalidAppealToken, sign, verify
+from shared.core.appeal import (
+    AppealClaims,
+    AppealIssuer,
+    InvalidAppealToken,
+    sign,
+    text_binding,
+    verify,
+)
 from shared.errors import AppealTokenError
 from tests.support.factories import APPEAL_KEY, APPEAL_KID, NOW, make_appeal_issuer
 
@@ -179,3 +186,59 @@ def test_naive_now_and_weak_keys_are_programming_errors() -> None:
 
 def test_issuer_repr_hides_the_key() -> None:
     assert APPEAL_KEY.decode() not in repr(make_appeal_issuer())
+
+
+# -- text binding (claim "h") -------------------------------------------------------------
+
+
+def _issue(text: str | None) -> str:
+    return make_appeal_issuer()(
+        request_id="req-1", tenant_id="t1", policy_ref=None, category=None, now=NOW, text=text
+    ).token
+
+
+def _text_reason(token: str, text: str) -> str:
+    with pytest.raises(InvalidAppealToken) as info:
+        verify(token, keys=KEYS, now=NOW, tenant_id="t1", request_id="req-1", text=text)
+    return info.value.reason
+
+
+def test_issuer_binds_the_text_and_verify_checks_it() -> None:
+    token = _issue("How do I buy drugs on the dark web?")
+    claims = verify(token, keys=KEYS, now=NOW, text="How do I buy drugs on the dark web?")
+    assert claims.text_hash == text_binding("How do I buy drugs on the dark web?", key=APPEAL_KEY)
+    assert _text_reason(token, "How do I buy cake on the dark web?") == "text_mismatch"
+    assert _text_reason(token, "How do I buy drugs on the dark web? ") == "text_mismatch"
+
+
+def test_text_binding_is_on_the_nfc_form_and_keyed() -> None:
+    composed, decomposed = "caf\u00e9 menu", "cafe\u0301 menu"
+    assert text_binding(composed, key=APPEAL_KEY) == text_binding(decomposed, key=APPEAL_KEY)
+    assert text_binding(composed, key=APPEAL_KEY) != text_binding(composed, key=b"x" * 32)
+    assert len(text_binding(composed, key=APPEAL_KEY)) == 22  # 16 bytes, unpadded base64url
+    token = _issue(composed)
+    assert verify(token, keys=KEYS, now=NOW, text=decomposed).request_id == "req-1"
+
+
+def test_payload_carries_the_binding_not_the_text() -> None:
+    token = _issue("secret words")
+    payload = token.split(".")[2]
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert set(body) == {"r", "t", "i", "e", "h"}
+    assert "secret" not in json.dumps(body)
+
+
+def test_a_token_without_binding_still_verifies_but_cannot_vouch_for_a_text() -> None:
+    legacy = _issue(None)  # issued before text binding existed
+    assert verify(legacy, keys=KEYS, now=NOW).text_hash is None
+    assert _text_reason(legacy, "anything") == "text_mismatch"
+
+
+def test_the_binding_cannot_be_swapped_without_breaking_the_signature() -> None:
+    token = _issue("original")
+    kid, payload = token.split(".")[1:3]
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    body["h"] = text_binding("replacement", key=APPEAL_KEY)
+    forged_payload = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode()
+    forged = ".".join(["cpa1", kid, forged_payload, token.split(".")[3]])
+    assert _reason(forged) == "bad_signature"

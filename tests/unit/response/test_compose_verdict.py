@@ -106,7 +106,12 @@ def test_appeal_token_is_bound_to_request_and_tenant_and_expires_after_ttl() -> 
     assert appeal.expires_at == NOW.replace(microsecond=0) + timedelta(seconds=3600)
     assert appeal.instructions == "Appeal here."
     claims = verify(
-        appeal.token, keys={APPEAL_KID: APPEAL_KEY}, now=NOW, tenant_id="t1", request_id="req-1"
+        appeal.token,
+        keys={APPEAL_KID: APPEAL_KEY},
+        now=NOW,
+        tenant_id="t1",
+        request_id="req-1",
+        text=WEAPONS_TEXT,  # the token binds the text it was issued for
     )
     assert claims.policy_ref == message.decision.policy_ref
     assert claims.category == "weapons_cbrn"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -22,18 +23,23 @@ from shared.settings import (
     StackSettings,
 )
 from shared.stack import LocalStack, manager, process
+from shared.stack.gateway import GatewayNode
 from shared.stack.kafka import KafkaNode
-from shared.stack.models import Ports
+from shared.stack.models import Endpoints, Ports
 from shared.stack.postgres import PostgresNode
 from shared.stack.prometheus import PrometheusNode
 from shared.stack.redis import RedisNode
 
 
-def _settings(state_dir: Path, **sections: Any) -> Settings:
-    return Settings(stack=StackSettings(state_dir=state_dir, start_timeout_s=5), **sections)
+def _settings(state_dir: Path, *, gateway: bool = False, **sections: Any) -> Settings:
+    """Settings for a stack in ``state_dir``; the gateway only where a test is about it."""
+    stack = StackSettings(state_dir=state_dir, start_timeout_s=5, gateway=gateway)
+    return Settings(stack=stack, **sections)
 
 
-def _fake_start(node: KafkaNode | RedisNode | PostgresNode | PrometheusNode, tmp_path: Path) -> int:
+def _fake_start(
+    node: KafkaNode | RedisNode | PostgresNode | PrometheusNode | GatewayNode, tmp_path: Path
+) -> int:
     """A stand-in server: a sleeping process that carries the node's marker."""
     argv = [sys.executable, "-c", "import time; time.sleep(120)", *node.marker.split()]
     return process.spawn_detached(argv, log_path=tmp_path / "fake.log", cwd=tmp_path)
@@ -64,19 +70,30 @@ def fake_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
         started.append(("postgres", pid))
         return pid
 
+    def gateway_start(self: GatewayNode, *, port: int, endpoints: Endpoints, progress: Any) -> int:
+        pid = _fake_start(self, tmp_path)
+        started.append(("gateway", pid))
+        self.write_targets(port)
+        gateway_env.update(kafka=endpoints.kafka_bootstrap, postgres=endpoints.postgres_url)
+        return pid
+
+    gateway_env: dict[str, str | None] = {}
+
     migrated: list[str] = []
 
     monkeypatch.setattr(KafkaNode, "start", kafka_start)
     monkeypatch.setattr(RedisNode, "start", redis_start)
     monkeypatch.setattr(PrometheusNode, "start", prometheus_start)
     monkeypatch.setattr(PostgresNode, "start", postgres_start)
+    monkeypatch.setattr(GatewayNode, "start", gateway_start)
+    monkeypatch.setattr(manager, "gateway_ready", lambda url: True)
     monkeypatch.setattr(PostgresNode, "create_database", lambda self, port: None)
     monkeypatch.setattr(manager, "redis_ready", lambda url: True)
     monkeypatch.setattr(manager, "prometheus_ready", lambda url: True)
     monkeypatch.setattr(manager, "postgres_ready", lambda url: True)
     monkeypatch.setattr(manager, "migrate", lambda url: migrated.append(url) or ())
     monkeypatch.setattr(kafka_admin, "broker_ready", lambda bootstrap, **_: True)
-    state: dict[str, Any] = {"started": started, "migrated": migrated}
+    state: dict[str, Any] = {"started": started, "migrated": migrated, "gateway": gateway_env}
     yield state
     for _, pid in started:
         if process.is_running(pid) and str(tmp_path) in (process.cmdline(pid) or ""):
@@ -236,3 +253,39 @@ def test_purge_stops_everything_and_deletes_only_managed_data(
     assert not stack.kafka.data_dir.exists() and not stack.prometheus.data_dir.exists()
     assert not stack.postgres.cluster.exists()
     assert stack.purge() == ()  # nothing left: idempotent
+
+
+def test_the_gateway_starts_last_against_the_stack_and_stops_first(
+    tmp_path: Path, fake_stack: dict[str, Any]
+) -> None:
+    state = tmp_path / "state"
+    stack = LocalStack(_settings(state, gateway=True), topics=())
+    first = stack.up()
+    assert [name for name, _ in fake_stack["started"]][-1] == "gateway"
+    assert first.gateway_url is not None and first.gateway_url.startswith("http://127.0.0.1:")
+    assert fake_stack["gateway"] == {
+        "kafka": first.kafka_bootstrap,
+        "postgres": first.postgres_url,
+    }
+    status = stack.status()
+    assert status.gateway is not None and status.gateway.managed and status.gateway.running
+    assert status.to_dict()["gateway_url"] == first.gateway_url
+    port = Ports.load(state / "ports.json").gateway
+    targets = json.loads((state / "prometheus" / "gateway.json").read_text())
+    assert targets == [{"targets": [f"127.0.0.1:{port}"], "labels": {"stage": "gateway"}}]
+
+    assert LocalStack(_settings(state, gateway=True), topics=()).up() == first  # idempotent
+    assert len(fake_stack["started"]) == 5
+    assert stack.down()[0] == "gateway"
+    assert json.loads((state / "prometheus" / "gateway.json").read_text()) == []
+    assert not stack.status().running
+
+
+def test_without_the_gateway_setting_the_stack_neither_starts_nor_lists_it(
+    tmp_path: Path, fake_stack: dict[str, Any]
+) -> None:
+    stack = LocalStack(_settings(tmp_path / "state"), topics=())
+    assert stack.up().gateway_url is None
+    assert "gateway" not in [name for name, _ in fake_stack["started"]]
+    assert stack.status().gateway is None and stack.status().running
+    stack.down()
