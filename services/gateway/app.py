@@ -52,6 +52,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         relay = OutboxRelay(deps.appeals, interval_s=deps.relay_interval_s)
         relay.start()
+        app.state.relay = relay
         app.state.ready = True
         deps.metrics.worker.up.labels("gateway").set(1)
         try:

@@ -69,11 +69,16 @@ class GatewayDeps:
 
 
 class OutboxRelay:
-    """Re-sends appeal outcomes whose delivery failed, every ``interval_s`` (a thread)."""
+    """Re-sends appeal outcomes whose delivery failed, every ``interval_s`` (a thread).
+
+    Each pass reads the outbox, so it doubles as the gateway's database probe:
+    ``database_ok`` is False from a failed pass until the next one succeeds (``/readyz``).
+    """
 
     def __init__(self, appeals: AppealService, *, interval_s: float) -> None:
         self._appeals = appeals
         self._interval_s = interval_s
+        self.database_ok = True  # build_deps has just opened the pool and migrated
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
 
@@ -90,8 +95,14 @@ class OutboxRelay:
             try:
                 sent = self._appeals.relay()
             except ClearpathError as exc:
+                self.database_ok = False
                 log.warning("outbox relay: %s", exc)
                 continue
+            except Exception:  # keep relaying: one bad pass must not end the thread
+                self.database_ok = False
+                log.exception("outbox relay failed")
+                continue
+            self.database_ok = True
             if sent:
                 log.info("outbox relay: published %d appeal outcomes", sent)
 

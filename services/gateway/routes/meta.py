@@ -26,8 +26,12 @@ def policy(deps: Deps) -> HTMLResponse:
     return HTMLResponse(deps.policy_html)
 
 
+# Health and metrics are `async def`: they run on the event loop, never queued behind
+# moderation requests on the thread pool, so a busy gateway still answers its probes.
+
+
 @router.get("/healthz", response_class=PlainTextResponse, tags=["health"])
-def healthz() -> str:
+async def healthz() -> str:
     """Alive."""
     return "ok\n"
 
@@ -38,14 +42,18 @@ def healthz() -> str:
     tags=["health"],
     responses={503: {"description": "Not ready"}},
 )
-def readyz(request: Request) -> PlainTextResponse:
-    """Ready to serve (collaborators built, outbox relay running)."""
-    if getattr(request.app.state, "ready", False):
-        return PlainTextResponse("ready\n")
-    return PlainTextResponse("not ready\n", status_code=503)
+async def readyz(request: Request) -> PlainTextResponse:
+    """Ready to serve: collaborators built, outbox relay running, PostgreSQL answering its
+    last probe (a pass of the relay)."""
+    if not getattr(request.app.state, "ready", False):
+        return PlainTextResponse("not ready\n", status_code=503)
+    relay = getattr(request.app.state, "relay", None)
+    if relay is not None and not relay.database_ok:
+        return PlainTextResponse("not ready: database unreachable\n", status_code=503)
+    return PlainTextResponse("ready\n")
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(deps: Deps) -> PlainTextResponse:
+async def metrics(deps: Deps) -> PlainTextResponse:
     body = generate_latest(deps.metrics.worker.registry)
     return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)

@@ -490,3 +490,14 @@ def test_text_postgresql_cannot_hold_is_kept_readable_for_the_reviewer(
     (item,) = client.get("/v1/review/appeals", headers=_auth(reviewer)).json()["items"]
     assert "\x00" not in item["text"] + item["statement"]
     assert item["text"].startswith(BORDERLINE_TEXT)
+
+
+def test_readiness_follows_the_database_probe(client: TestClient) -> None:
+    relay = client.app.state.relay  # type: ignore[attr-defined]
+    assert client.get("/readyz").status_code == 200
+    relay.database_ok = False  # what a failed outbox pass records
+    response = client.get("/readyz")
+    assert response.status_code == 503 and "database" in response.text
+    assert client.get("/healthz").status_code == 200  # alive: no restart, just no traffic
+    relay.database_ok = True
+    assert client.get("/readyz").status_code == 200
