@@ -51,8 +51,11 @@ class Workload:
 
 
 #: Every Deployment. Secrets: every process that builds the pipeline signs appeal tokens
-#: (shared/bootstrap.py); the producers of audit events (shared/worker.py _VERDICT_STAGES, the
-#: gateway) hash with the audit key; the audit sink and the gateway use PostgreSQL.
+#: (shared/bootstrap.py), and the appeals worker verifies them; the producers of verdict audit
+#: events (shared/worker.py _VERDICT_STAGES, the gateway) hash with the audit key (appeal
+#: outcome audit events carry no hash); the audit sink, the appeals worker and the gateway use
+#: PostgreSQL. Redis (the verdict cache) only where the process builds one: the appeals
+#: worker (services/appeals/app.py) files appeals through AppealService, which has none.
 WORKLOADS: dict[str, Workload] = {
     "detection": Workload(
         "metrics",
@@ -87,6 +90,15 @@ WORKLOADS: dict[str, Workload] = {
         (topics.GROUP_AUDIT, topics.AUDIT),
         frozenset({_PG}),
         policy=False,
+        redis=False,
+        postgres=True,
+    ),
+    "appeals": Workload(
+        "metrics",
+        9100,
+        (topics.GROUP_APPEALS, topics.APPEALS),
+        frozenset({_APPEAL, _PG}),
+        policy=True,
         redis=False,
         postgres=True,
     ),

@@ -13,30 +13,24 @@ import yaml
 
 from shared import topics
 from tests.deploy.generated import ROOT
+from tests.deploy.manifests import CONSUMERS, SECRET_REFS, WORKLOADS, Workload
 from tests.deploy.tools import compose_binary
 
-#: Every Clearpath service the default profile runs, and the ports they serve health on.
-CLEARPATH = {"detection": 9100, "policy": 9100, "response": 9100, "audit": 9100, "gateway": 8080}
+#: Every Clearpath service the default profile runs (one per workload of the table), and the
+#: ports they serve health on.
+CLEARPATH = {name: w.port_number for name, w in WORKLOADS.items()}
 #: The variables compose requires (`:?`), each with the value the tests give it.
 SECRETS = {
     "CLEARPATH_APPEAL_SECRET": "s3cret",
     "CLEARPATH_AUDIT_HASH_SECRET": "h4sh",
     "CLEARPATH_POSTGRES_PASSWORD": "pgpw",
 }
-#: service -> the settings it must get, from which variable (and no other secret).
-NEEDS = {
-    "detection": {"CLEARPATH_RESPONSE__APPEAL_SECRET", "CLEARPATH_AUDIT__HASH_SECRET"},
-    "detection-gpu": {"CLEARPATH_RESPONSE__APPEAL_SECRET", "CLEARPATH_AUDIT__HASH_SECRET"},
-    "policy": {"CLEARPATH_RESPONSE__APPEAL_SECRET"},
-    "response": {"CLEARPATH_RESPONSE__APPEAL_SECRET", "CLEARPATH_AUDIT__HASH_SECRET"},
-    "audit": {"CLEARPATH_POSTGRES__URL"},
-    "gateway": {
-        "CLEARPATH_RESPONSE__APPEAL_SECRET",
-        "CLEARPATH_AUDIT__HASH_SECRET",
-        "CLEARPATH_POSTGRES__URL",
-    },
-}
-SECRET_SETTINGS = {s for needs in NEEDS.values() for s in needs}
+SECRET_SETTINGS = set(SECRET_REFS)
+
+
+def _workload(service: str) -> Workload:
+    """The table's row for a compose service (`detection-gpu` is detection on a GPU)."""
+    return WORKLOADS[service.removesuffix("-gpu")]
 
 
 def _config(*args: str, missing: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -114,9 +108,9 @@ def test_clearpath_services_are_locked_down_and_wait_for_topics(full: dict[str, 
 
 def test_kafka_workers_have_ids_and_fixed_metrics(full: dict[str, Any]) -> None:
     services = _clearpath(full["services"])
-    workers = {n: s for n, s in services.items() if n != "gateway"}
+    workers = {n: s for n, s in services.items() if _workload(n).consumes is not None}
     ids = [s["environment"]["CLEARPATH_WORKER__INSTANCE_ID"] for s in workers.values()]
-    assert len(set(ids)) == len(workers) == 5
+    assert len(set(ids)) == len(workers) == len(CONSUMERS) + 1  # + detection-gpu
     for svc in workers.values():
         env = svc["environment"]
         assert env["CLEARPATH_WORKER__METRICS_PORT"] == "9100"
@@ -126,13 +120,15 @@ def test_kafka_workers_have_ids_and_fixed_metrics(full: dict[str, Any]) -> None:
 def test_each_service_gets_exactly_its_secrets(full: dict[str, Any]) -> None:
     services = _clearpath(full["services"])
     for name, svc in services.items():
+        workload = _workload(name)
         env = svc["environment"]
-        assert SECRET_SETTINGS & set(env) == NEEDS[name], name
+        assert SECRET_SETTINGS & set(env) == workload.secrets, name
         if "CLEARPATH_RESPONSE__APPEAL_SECRET" in env:
             assert env["CLEARPATH_RESPONSE__APPEAL_SECRET"] == SECRETS["CLEARPATH_APPEAL_SECRET"]
         if "CLEARPATH_AUDIT__HASH_SECRET" in env:
             assert env["CLEARPATH_AUDIT__HASH_SECRET"] == SECRETS["CLEARPATH_AUDIT_HASH_SECRET"]
-        if "CLEARPATH_POSTGRES__URL" in env:
+        assert ("CLEARPATH_POSTGRES__URL" in env) is workload.postgres, name
+        if workload.postgres:
             url = urlsplit(env["CLEARPATH_POSTGRES__URL"])
             assert (url.scheme, url.hostname, url.port) == ("postgresql", "postgres", 5432)
             assert url.password == SECRETS["CLEARPATH_POSTGRES_PASSWORD"]
@@ -141,8 +137,12 @@ def test_each_service_gets_exactly_its_secrets(full: dict[str, Any]) -> None:
             assert svc["depends_on"]["postgres"]["condition"] == "service_healthy"
         else:
             assert "postgres" not in svc["depends_on"], name
-        # Redis backs the verdict cache and the gateway's rate limits; the sink has no use.
-        assert ("CLEARPATH_REDIS__URL" in env) is (name != "audit"), name
+        # Redis backs the verdict cache and the gateway's rate limits; no one else uses it.
+        assert ("CLEARPATH_REDIS__URL" in env) is workload.redis, name
+        if workload.redis:
+            assert svc["depends_on"]["redis"]["condition"] == "service_healthy", name
+        else:
+            assert "redis" not in svc["depends_on"], name
 
 
 def test_postgres_is_pinned_checked_persistent_and_password_protected(

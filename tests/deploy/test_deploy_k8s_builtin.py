@@ -1,7 +1,7 @@
 """Every overlay builds, its built-in kinds pass the Kubernetes schemas, and every workload
-(the three stages, the audit sink, the gateway) is locked down: probes, resources, non-root
-read-only containers, pod-name instance ids, exactly the Secrets it needs, and a network
-reachable only where it must be."""
+(the three stages, the audit sink, the appeals worker, the gateway) is locked down: probes,
+resources, non-root read-only containers, pod-name instance ids, exactly the Secrets it
+needs, and a network reachable only where it must be."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import kubernetes_validate.utils as kv  # type: ignore[import-untyped]
 import pytest
 
 from services.gateway.app import MAX_BODY_BYTES
+from shared.appeals.events import AppealOutcomeAuditEvent
+from shared.audit.events import VerdictAuditEvent
 from shared.worker import _VERDICT_STAGES
 from tests.deploy.conftest import OVERLAYS
 from tests.deploy.manifests import (
@@ -161,9 +163,12 @@ def test_each_workload_reads_exactly_its_secrets_from_secrets(built: Built, over
 
 def test_the_audit_hash_key_reaches_every_producer_of_audit_events() -> None:
     """The table's producers are the code's: the stages that publish verdicts (each with its
-    audit event, shared/worker.py), plus the gateway (services/gateway/wiring.py)."""
+    audit event, shared/worker.py), plus the gateway (services/gateway/wiring.py). The appeals
+    worker produces audit events too, but appeal outcomes carry no request hash: no key."""
     hashing = {n for n, w in WORKLOADS.items() if "CLEARPATH_AUDIT__HASH_SECRET" in w.secrets}
     assert hashing == {*_VERDICT_STAGES, "gateway"}
+    assert "request_hash" in VerdictAuditEvent.model_fields
+    assert "request_hash" not in AppealOutcomeAuditEvent.model_fields
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from services.cli.worker import StageChoice
 from shared import topics
 from tests.deploy.conftest import OVERLAYS
 from tests.deploy.manifests import CONSUMERS, WORKLOADS, env_of, named, of_kind, selects
@@ -50,7 +51,13 @@ def test_the_consumers_are_the_pipelines_groups() -> None:
         "policy": (topics.GROUP_POLICY, topics.DETECTIONS),
         "response": (topics.GROUP_RESPONSE, topics.DECISIONS),
         "audit": (topics.GROUP_AUDIT, topics.AUDIT),
+        "appeals": (topics.GROUP_APPEALS, topics.APPEALS),
     }
+
+
+def test_every_worker_process_is_a_workload() -> None:
+    """Each process `clearpath worker <name>` can run is deployed (and nothing else is)."""
+    assert {choice.value for choice in StageChoice} == set(WORKLOADS)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
