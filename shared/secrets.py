@@ -6,9 +6,10 @@ import os
 import secrets
 from pathlib import Path
 
+from shared.errors import ConfigurationError
 from shared.settings import Settings
 
-__all__ = ["appeal_key", "audit_hash_key"]
+__all__ = ["appeal_key", "appeal_verify_keys", "audit_hash_key"]
 
 
 def appeal_key(settings: Settings) -> tuple[str, bytes]:
@@ -23,6 +24,24 @@ def appeal_key(settings: Settings) -> tuple[str, bytes]:
         return response.appeal_key_id, response.appeal_secret.get_secret_value().encode()
     path = settings.stack.state_dir / "appeal.key"
     return response.appeal_key_id, _read_or_create(path)
+
+
+def appeal_verify_keys(settings: Settings) -> dict[str, bytes]:
+    """Every key an appeal token may be verified with: the signing key and the retired ones
+    (``CLEARPATH_RESPONSE__APPEAL_PREVIOUS_SECRETS``), so rotating the key does not make
+    appeals of still-valid tokens fail as ``unknown_key``."""
+    kid, key = appeal_key(settings)
+    keys = {
+        old_kid: secret.get_secret_value().encode()
+        for old_kid, secret in settings.response.appeal_previous_secrets.items()
+    }
+    if kid in keys and keys[kid] != key:
+        raise ConfigurationError(
+            f"appeal key id {kid!r} is both the signing key and a retired key with another "
+            "secret: give the new key a new id"
+        )
+    keys[kid] = key
+    return keys
 
 
 def audit_hash_key(settings: Settings) -> tuple[str, bytes]:

@@ -156,6 +156,13 @@ class ResponseSettings(_Section):
     appeal_key_id: str = Field(
         default="k1", pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Key id carried by tokens."
     )
+    appeal_previous_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description=(
+            "Retired appeal keys by key id (JSON object), kept for verifying appeals of tokens "
+            "they signed until those expire; new tokens are signed with appeal_secret only."
+        ),
+    )
     appeal_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
     appeal_instructions: str = (
         "If you think this is a mistake, appeal with this token and tell us more about your "

@@ -25,7 +25,7 @@ from shared.endpoints import postgres_url as find_postgres
 from shared.errors import ConfigurationError
 from shared.metrics import WorkerMetrics
 from shared.pipeline import Pipeline
-from shared.secrets import appeal_key
+from shared.secrets import appeal_verify_keys
 from shared.settings import Settings
 from shared.worker import Worker, build_worker, groups_for, topics_for
 
@@ -80,10 +80,9 @@ def create_app(
         appeal_metrics.initialize(
             profiles=pipeline.policy.profiles, categories=pipeline.policy.categories
         )
-        kid, key = appeal_key(settings)
         service = AppealService(
             pipeline=pipeline,
-            keys={kid: key},
+            keys=appeal_verify_keys(settings),
             store=PostgresAppealStore(pool),
             events=_NoEvents(),
             topics=topics_for(settings),

@@ -26,7 +26,7 @@ from shared.endpoints import kafka_bootstrap, postgres_url, redis_url
 from shared.errors import ClearpathError
 from shared.policy.summary import render_html
 from shared.publisher import KafkaPublisher
-from shared.secrets import appeal_key
+from shared.secrets import appeal_verify_keys
 from shared.settings import Settings
 from shared.worker import topics_for
 
@@ -133,10 +133,9 @@ def build_deps(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         )
         closers.append(events.close)
         topics = topics_for(settings)
-        kid, key = appeal_key(settings)
         appeals = AppealService(
             pipeline=pipeline,
-            keys={kid: key},
+            keys=appeal_verify_keys(settings),
             store=PostgresAppealStore(pool),
             events=events,
             topics=topics,
