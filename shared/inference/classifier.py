@@ -1,7 +1,8 @@
 """``OnnxClassifier``: the Detector that turns texts into calibrated per-category scores.
 
 pre (tokenise, window, group by length) → core (one ONNX Runtime session) → post (head,
-calibration, max over windows). Synchronous and thread-safe: the detection worker calls
+stacked with the lexical n-gram channel when the head ships one, calibration, max over
+windows). Synchronous and thread-safe: the detection worker calls
 ``detect`` off the event loop, from any thread.
 """
 
@@ -17,7 +18,7 @@ from shared.core.detection import DetectionInput, Findings
 from shared.inference.assets import head_assets_dir, load_encoder_assets
 from shared.inference.core import Encoder, open_session
 from shared.inference.post import Head, load_head, max_over_windows
-from shared.inference.pre import TextTokenizer, pack_batches
+from shared.inference.pre import TextTokenizer, Window, pack_batches
 from shared.inference.providers import resolve_variant, select_providers
 from shared.inference.variants import ensure_variant
 from shared.settings import ModelSettings
@@ -56,9 +57,15 @@ class OnnxClassifier:
         if not texts:
             return np.zeros((0, len(self._head.labels)), dtype=np.float32)
         windows = self._tokenizer.windows(texts)
-        batches = pack_batches(windows, max_batch=self._max_batch, pad_id=self._tokenizer.pad_id)
-        emb, text_index = self._encoder.embed(batches, len(windows))
-        return max_over_windows(self._head.probabilities(emb), text_index, len(texts))
+        numbered = [Window(j, w.ids) for j, w in enumerate(windows)]
+        batches = pack_batches(numbered, max_batch=self._max_batch, pad_id=self._tokenizer.pad_id)
+        emb, window_index = self._encoder.embed(batches, len(windows))
+        text_index = np.array([windows[j].text_index for j in window_index], dtype=np.int64)
+        lexical = self._head.lexical
+        lex = None
+        if lexical is not None:  # per window: the whole text, or the window's character span
+            lex = lexical.logits([w.text(texts) for w in windows])[window_index]
+        return max_over_windows(self._head.probabilities(emb, lex), text_index, len(texts))
 
     def detect(self, items: Sequence[DetectionInput]) -> list[Findings]:
         """One Findings per item, in order; scores are calibrated probabilities per category."""

@@ -1,8 +1,12 @@
 """Post-processing: the trained head over sentence embeddings, its calibration, max over windows.
 
 The head ships in ``shared/model_assets`` as ``head.npz`` (weights) + ``head.json`` (labels,
-architecture, per-label Platt calibration ``p = sigmoid(a * logit + b)``, version). It runs
-in numpy: a logistic layer, or one hidden ReLU layer then a logistic layer.
+architecture, per-label calibration, version). It runs in numpy: a logistic layer, or one
+hidden ReLU layer then a logistic layer. Calibration is Platt scaling per label,
+``p = sigmoid(a * logit + b)``, or, when the head stacks the lexical channel
+(:mod:`shared.inference.lexical`, ``"lexical"`` in head.json), a two-input Platt
+``p = sigmoid(a * logit + c * lexical_logit + b)``; the lexical logit is per text, the
+encoder logit per window, and the text's score is the maximum over its windows.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shared.errors import ConfigurationError
+from shared.inference.lexical import LexicalModel, load_lexical
 
 __all__ = ["Head", "load_head", "load_thresholds", "max_over_windows", "sigmoid"]
 
@@ -35,6 +40,8 @@ class Head:
     layers: tuple[tuple[F32, F32], ...]
     calib_a: F32
     calib_b: F32
+    lexical: LexicalModel | None = None
+    calib_c: F32 | None = None  # weight of the lexical logit, when ``lexical`` is set
 
     def logits(self, emb: F32) -> F32:
         x = emb.astype(np.float32, copy=False)
@@ -44,9 +51,19 @@ class Head:
                 x = np.maximum(x, 0.0)
         return x
 
-    def probabilities(self, emb: F32) -> F32:
-        """Calibrated probabilities, [n, len(labels)]."""
-        return sigmoid(self.logits(emb) * self.calib_a + self.calib_b)
+    def probabilities(self, emb: F32, lexical_logits: F32 | None = None) -> F32:
+        """Calibrated probabilities, [n, len(labels)].
+
+        ``lexical_logits`` ([n, len(labels)], aligned with ``emb``'s rows) is required when the
+        head stacks the lexical channel and ignored otherwise.
+        """
+        z = self.logits(emb) * self.calib_a + self.calib_b
+        if self.lexical is not None:
+            if lexical_logits is None:
+                raise ValueError("this head stacks the lexical channel: pass lexical_logits")
+            assert self.calib_c is not None
+            z = z + lexical_logits * self.calib_c
+        return sigmoid(z)
 
 
 def load_head(directory: Path) -> Head:
@@ -69,12 +86,19 @@ def load_head(directory: Path) -> Head:
             f"head in {directory} has {layers[-1][0].shape[1]} outputs for {len(labels)} labels"
         )
     calib = meta["calibration"]
+    lexical = load_lexical(directory, labels) if meta.get("lexical") else None
     return Head(
         version=str(meta["version"]),
         labels=labels,
         layers=layers,
         calib_a=np.array([calib[lab]["a"] for lab in labels], dtype=np.float32),
         calib_b=np.array([calib[lab]["b"] for lab in labels], dtype=np.float32),
+        lexical=lexical,
+        calib_c=(
+            np.array([calib[lab]["c"] for lab in labels], dtype=np.float32)
+            if lexical is not None
+            else None
+        ),
     )
 
 

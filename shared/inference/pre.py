@@ -22,10 +22,20 @@ __all__ = ["Batch", "TextTokenizer", "Window", "pack_batches"]
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """One window of one text: the index of the text and its token ids (with specials)."""
+    """One window of one text: the index of the text and its token ids (with specials).
+
+    ``span`` is the window's character range in its text when the text has several windows,
+    ``None`` when the window is the whole text.
+    """
 
     text_index: int
     ids: tuple[int, ...]
+    span: tuple[int, int] | None = None
+
+    def text(self, texts: Sequence[str]) -> str:
+        """The window's text: the whole text, or its character span."""
+        full = texts[self.text_index]
+        return full if self.span is None else full[self.span[0] : self.span[1]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +80,14 @@ class TextTokenizer:
         body = self.max_tokens - 2
         for i, enc in enumerate(self._tok.encode_batch(list(texts), add_special_tokens=False)):
             ids = enc.ids
-            starts = range(0, max(len(ids) - body, 0) + self._step, self._step) if ids else [0]
-            for s in starts:
+            if len(ids) <= body:
+                out.append(Window(i, (self._cls, *ids, self._sep)))
+                continue
+            offsets = enc.offsets
+            for s in range(0, len(ids) - body + self._step, self._step):
                 chunk = ids[s : s + body]
-                out.append(Window(i, (self._cls, *chunk, self._sep)))
+                span = (offsets[s][0], offsets[s + len(chunk) - 1][1])
+                out.append(Window(i, (self._cls, *chunk, self._sep), span))
                 if s + body >= len(ids):
                     break
         return out

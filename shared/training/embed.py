@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from shared.inference.core import Encoder
 from shared.inference.pre import TextTokenizer, Window, pack_batches
 
-__all__ = ["MAX_WINDOWS", "PoolEmbeddings", "default_embedding_cache", "embed_texts"]
+__all__ = ["MAX_WINDOWS", "PoolEmbeddings", "cap_windows", "default_embedding_cache", "embed_texts"]
 
 MAX_WINDOWS = 8
 _log = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ class PoolEmbeddings:
         return out
 
 
-def _capped(windows: Sequence[Window]) -> tuple[list[Window], list[int]]:
+def cap_windows(windows: Sequence[Window]) -> tuple[list[Window], list[int]]:
+    """At most ``MAX_WINDOWS`` windows per text, and each kept window's position in its text."""
     kept: list[Window] = []
     pos: list[int] = []
     last, count = -1, 0
@@ -70,7 +71,7 @@ def embed_texts(
     if where.is_file():
         with np.load(where) as z:
             return PoolEmbeddings(z["emb"], z["text_index"], z["position"])
-    windows, pos = _capped(tokenizer.windows(texts))
+    windows, pos = cap_windows(tokenizer.windows(texts))
     batches = pack_batches(
         [Window(j, w.ids) for j, w in enumerate(windows)], max_batch=64, pad_id=tokenizer.pad_id
     )

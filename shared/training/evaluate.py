@@ -6,12 +6,14 @@ alt-profanity-check baseline beside ours.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from shared.training.data import CATEGORIES, LABELS, SOURCES, Example
 from shared.training.fit import auprc, ece, is_validation, target_matrix
+from shared.training.lexical import PoolCounts
 from shared.training.train import TrainedHead, fit_head
 
 __all__ = ["category_metrics", "flag_rate", "loso", "per_source"]
@@ -79,8 +81,15 @@ def loso(
     first: NDArray[np.float32],
     probs_for: Callable[[TrainedHead, NDArray[np.bool_]], F],
     thresholds: dict[str, float],
+    *,
+    counts: PoolCounts | None = None,
+    cache_dir: Path | None = None,
 ) -> dict[str, dict[str, object]]:
-    """Leave one permissive source out: fit on the others' train split, score the whole source."""
+    """Leave one permissive source out: fit on the others' train split, score the whole source.
+
+    With ``counts`` the lexical channel is refitted in each fold too (vocabulary and idf from
+    the fold's train rows only).
+    """
     val = np.array([is_validation(e.text) for e in examples])
     result: dict[str, dict[str, object]] = {}
     for src in (s.name for s in SOURCES if s.ship):
@@ -88,7 +97,13 @@ def loso(
         if not held.any():
             continue
         kept = [e for e, h in zip(examples, held, strict=True) if not h]
-        head = fit_head(kept, first[~held], calibrate_on=val[~held])
+        head = fit_head(
+            kept,
+            first[~held],
+            calibrate_on=val[~held],
+            cache_dir=cache_dir,
+            counts=None if counts is None else counts.subset(~held),
+        )
         prob = probs_for(head, held)
         result.update(
             per_source(

@@ -6,10 +6,16 @@ class balance. Trained full-batch-free: minibatches of 512, fixed epochs, seeded
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["fit_mlp"]
+__all__ = ["fit_mlp", "fit_mlp_cached"]
 
 F = NDArray[np.float64]
 
@@ -71,3 +77,31 @@ def fit_mlp(
                 vh = v[i] / (1 - 0.999**step)
                 params[i] = params[i] - lr * mh / (np.sqrt(vh) + 1e-8)
     return (params[0], params[1]), (params[2], params[3])
+
+
+def fit_mlp_cached(
+    x: F, y: F, w: F, *, cache_dir: Path | None, **kwargs: Any
+) -> tuple[tuple[F, F], tuple[F, F]]:
+    """``fit_mlp``, memoised on disk by the digest of its inputs and hyper-parameters.
+
+    The fit is deterministic (seeded), so a cached result is the result; a re-run of
+    ``clearpath model train`` with unchanged data (e.g. after adding the lexical channel, or
+    for leave-one-source-out) does not pay for the same MLP twice.
+    """
+    if cache_dir is None:
+        return fit_mlp(x, y, w, **kwargs)
+    h = hashlib.sha256()
+    for a in (x, y, w):
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    h.update(repr(sorted(kwargs.items())).encode())
+    where = cache_dir / f"mlp-{h.hexdigest()[:16]}.npz"
+    if where.is_file():
+        with np.load(where) as z:
+            return (z["w0"], z["b0"]), (z["w1"], z["b1"])
+    (w0, b0), (w1, b1) = fit_mlp(x, y, w, **kwargs)
+    where.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=where.parent, suffix=".npz")
+    os.close(fd)
+    np.savez(tmp, w0=w0, b0=b0, w1=w1, b1=b1)
+    os.replace(tmp, where)
+    return (w0, b0), (w1, b1)

@@ -1,7 +1,10 @@
 """Orchestrates ``clearpath model train``: load the pool, embed (cached), fit, evaluate, write.
 
-Writes head.npz, head.json, thresholds.json and metrics.json into ``out_dir`` (by default the
-committed ``shared/model_assets``). Embeddings are cached under ~/.cache/clearpath/embeddings.
+Writes head.npz, head.json, thresholds.json, metrics.json (and lexical.json/lexical.npz when
+the lexical channel is stacked) into ``out_dir`` (by default the committed
+``shared/model_assets``). Embeddings are cached under ~/.cache/clearpath/embeddings, n-gram
+counts under ~/.cache/clearpath/lexical, and deterministic fits (MLP, lexical model, every
+leave-one-source-out fold) under ~/.cache/clearpath/heads.
 """
 
 from __future__ import annotations
@@ -18,9 +21,15 @@ from shared.inference.core import Encoder
 from shared.inference.pre import TextTokenizer
 from shared.settings import ModelSettings
 from shared.training.data import LABELS, SOURCES, Example, load_pool
-from shared.training.embed import PoolEmbeddings, default_embedding_cache, embed_texts
+from shared.training.embed import (
+    PoolEmbeddings,
+    cap_windows,
+    default_embedding_cache,
+    embed_texts,
+)
 from shared.training.evaluate import category_metrics, flag_rate, loso, per_source
 from shared.training.fit import is_validation, target_matrix
+from shared.training.lexical import LEXICAL_SIZES, pool_counts
 from shared.training.train import (
     EPOCHS,
     HIDDEN,
@@ -33,6 +42,8 @@ from shared.training.train import (
 __all__ = ["load_jsonl_texts", "train_and_evaluate"]
 
 _log = logging.getLogger(__name__)
+#: Stack the lexical n-gram channel with the MLP (measured: docs/MODEL_CARD.md).
+STACK_LEXICAL = True
 _HERE = Path(__file__).resolve().parent
 F = NDArray[np.float64]
 
@@ -68,10 +79,11 @@ def _embed_pool(
 def _texts_probs(
     head: TrainedHead, texts: list[str], enc: Encoder, tok: TextTokenizer, cache: Path, name: str
 ) -> F:
+    """Served semantics on raw texts (the lexical channel through the runtime featuriser)."""
     pe = embed_texts(texts, encoder=enc, tokenizer=tok, cache_dir=cache, name=name)
-    out = np.zeros((len(texts), len(LABELS)))
-    np.maximum.at(out, pe.text_index, head.probabilities(pe.emb))
-    return out
+    kept, _ = cap_windows(tok.windows(texts))
+    assert [w.text_index for w in kept] == pe.text_index.tolist()
+    return head.text_probabilities(pe.emb, pe.text_index, [w.text(texts) for w in kept], len(texts))
 
 
 def _baseline(texts: list[str]) -> F:
@@ -81,20 +93,44 @@ def _baseline(texts: list[str]) -> F:
 
 
 def train_and_evaluate(
-    datasets: Path, out_dir: Path, *, run_loso: bool = True
+    datasets: Path, out_dir: Path, *, run_loso: bool = True, lexical: bool = STACK_LEXICAL
 ) -> dict[str, object]:
     """Fit the shipped head and write it with its metrics; returns the metrics."""
     examples = load_pool(datasets)
     enc, tok = build_encoder(ModelSettings(variant="int8", provider="cpu", intra_op_threads=2))
     cache = default_embedding_cache()
     first, windows = _embed_pool(examples, enc, tok, cache)
-    head = fit_head(examples, first)
+    counts = (
+        pool_counts([e.text for e in examples], cache_dir=cache.parent / "lexical")
+        if lexical
+        else None
+    )
+    fits = cache.parent / "heads"
+    head = fit_head(examples, first, cache_dir=fits, counts=counts)
     thresholds = {lab: t["threshold"] for lab, t in head.thresholds.items()}
+    # Windows of texts longer than one window: the lexical channel scores their character
+    # spans, as served (single-window texts: the whole text, from the pool counts).
+    all_texts = [e.text for e in examples]
+    kept, _ = cap_windows(tok.windows(all_texts))
+    assert len(kept) == len(windows.emb)
+    split = np.array([w.span is not None for w in kept])
+    span_texts = {j: kept[j].text(all_texts) for j in np.flatnonzero(split)}
 
     def probs_for(h: TrainedHead, rows: NDArray[np.bool_]) -> F:
-        out = np.zeros((len(examples), len(LABELS)))
-        np.maximum.at(out, windows.text_index, h.probabilities(windows.emb))
-        return out[rows]
+        """Max over windows of the texts in ``rows`` (in row order)."""
+        sel = rows[windows.text_index]
+        local = (np.cumsum(rows) - 1)[windows.text_index[sel]]
+        lex = None
+        if h.lexical is not None:
+            assert counts is not None
+            lex = h.lexical.pool_logits(counts, rows)[local]
+            spans = np.flatnonzero(split[sel])
+            if len(spans):
+                ids = np.flatnonzero(sel)[spans]
+                lex[spans] = h.lexical.model.logits([span_texts[j] for j in ids])
+        out = np.zeros((int(rows.sum()), len(LABELS)))
+        np.maximum.at(out, local, h.probabilities(windows.emb[sel], lex))
+        return out
 
     y = target_matrix(examples)
     ship = np.array([e.source in {s.name for s in SOURCES if s.ship} for e in examples])
@@ -148,7 +184,9 @@ def train_and_evaluate(
         },
     }
     if run_loso:
-        metrics["leave_one_source_out"] = loso(examples, first, probs_for, thresholds)
+        metrics["leave_one_source_out"] = loso(
+            examples, first, probs_for, thresholds, counts=counts, cache_dir=fits
+        )
     version = save_head(
         head,
         out_dir,
@@ -157,6 +195,13 @@ def train_and_evaluate(
             "max_benign_fpr": MAX_BENIGN_FPR,
             "split": "sha1(text) % 5 == 0 -> validation",
             "features": "first-window embedding (training); max over windows (scoring)",
+            "lexical": (
+                f"tf-idf over {LEXICAL_SIZES} n-grams (word = token 1-2-grams, char = char_wb "
+                "3-5-grams), logistic per label, stacked by a two-input Platt scaling on "
+                "validation"
+                if counts is not None
+                else "none"
+            ),
         },
     )
     metrics["head_version"] = version

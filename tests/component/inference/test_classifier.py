@@ -46,6 +46,7 @@ def test_empty_batch(classifier: OnnxClassifier) -> None:
 
 
 def test_batched_equals_unbatched_fp32(fp32_classifier: OnnxClassifier) -> None:
+    # The lexical channel (when the head stacks one) is per text and exact; fp32 is exact.
     together = fp32_classifier.score_texts(TEXTS)
     alone = np.concatenate([fp32_classifier.score_texts([t]) for t in TEXTS])
     assert np.abs(together - alone).max() < 1e-4
@@ -93,7 +94,10 @@ def test_contrast_set_stays_below_threshold(classifier: OnnxClassifier) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue #3 open: the current head flags ~64% of the harmful set (target 85%)",
+    reason=(
+        "issue #3 open: the current head (MLP + lexical channel) flags 52% of the harmful set"
+        " at the shipped unsafe threshold (MLP alone: 64%; target 85%)"
+    ),
 )
 def test_clearly_harmful_requests_score_above_threshold(classifier: OnnxClassifier) -> None:
     thresholds = load_thresholds(head_assets_dir())
@@ -111,8 +115,9 @@ def _flag_any(clf: OnnxClassifier, texts: list[str]) -> np.ndarray:
 def test_harmful_requests_trip_some_label_and_outscore_the_contrast_set(
     classifier: OnnxClassifier,
 ) -> None:
-    # Measured (head mlp1-68c77e1b): 72 % of the harmful set trip a label (unsafe or a
-    # category), 5.6 % of the contrast set; bounds leave room for int8 batch effects.
+    # Measured (head mlp1-68c77e1b+lex-ad2881ad): 68 % of the harmful set trip a label
+    # (unsafe or a category), 2.8 % of the contrast set; bounds leave room for int8 batch
+    # effects.
     harmful, contrast = _texts("harmful.jsonl"), _texts("contrast.jsonl")
     assert _flag_any(classifier, harmful).mean() >= 0.6
     assert _flag_any(classifier, contrast).mean() <= 0.10
@@ -130,3 +135,36 @@ def test_detect_is_thread_safe(fp32_classifier: OnnxClassifier) -> None:
         results = list(pool.map(lambda _: fp32_classifier.score_texts(TEXTS), range(8)))
     for got in results:
         assert np.abs(got - expected).max() < 1e-5
+
+
+def test_lexical_channel_moves_scores_as_stacked(classifier: OnnxClassifier) -> None:
+    # The served score equals the head's stacked formula over the encoder and lexical logits.
+    head = classifier._head
+    if head.lexical is None:
+        pytest.skip("the shipped head has no lexical channel")
+    windows = classifier._tokenizer.windows(TEXTS)
+    assert len(windows) == len(TEXTS)  # short texts: one window each
+    from shared.inference.pre import pack_batches
+
+    batches = pack_batches(windows, max_batch=64, pad_id=classifier._tokenizer.pad_id)
+    emb, text_index = classifier._encoder.embed(batches, len(windows))
+    order = np.argsort(text_index)
+    z = head.logits(emb[order]) * head.calib_a + head.calib_b
+    assert head.calib_c is not None
+    z = z + head.lexical.logits(TEXTS) * head.calib_c
+    expected = 1 / (1 + np.exp(-z))
+    np.testing.assert_allclose(classifier.score_texts(TEXTS), expected, atol=1e-5)
+
+
+def test_bench_runs_the_lexical_channel_when_the_head_has_one(classifier: OnnxClassifier) -> None:
+    from shared.inference.bench import bench_encoder
+
+    (row,) = bench_encoder(
+        classifier._encoder,
+        classifier._head,
+        batches=(4,),
+        seq_lens=(16,),
+        seconds=0.05,
+        min_iterations=2,
+    )
+    assert row.batch == 4 and row.seq_len == 16 and row.msgs_per_s > 0

@@ -78,3 +78,18 @@ def test_shipped_thresholds_cover_every_label() -> None:
     labels = json.loads((head_assets_dir() / "head.json").read_text())["labels"]
     assert set(labels) == set(thresholds)
     assert all(0.0 < t < 1.0 for t in thresholds.values())
+
+
+def test_windows_of_a_long_text_carry_their_character_spans(tokenizer: TextTokenizer) -> None:
+    text = "Alpha beta gamma, delta! " * 12
+    short, *long_windows = tokenizer.windows(["Just one window", text])
+    assert short.span is None and short.text(["Just one window"]) == "Just one window"
+    assert len(long_windows) > 2
+    texts = ["Just one window", text]
+    for w in long_windows:
+        assert w.span is not None
+        piece = w.text(texts)
+        assert piece == text[w.span[0] : w.span[1]] and piece.strip() == piece
+        # the span re-tokenises to the window's own tokens
+        (again,) = tokenizer.windows([piece])
+        assert again.ids == w.ids
