@@ -174,10 +174,13 @@ def _judge_blocklist(
     """One rule per list scope (tenant or global) with a blocklist hit."""
     tenant = policy.tenants.get(tenant_id)
     tenant_ids = {e.id for e in tenant.lists.blocklist} if tenant else set()
+    # Entries tagged with a taxonomy category scored that category (the lexical detector):
+    # its bands and floor judge them, citing its clauses. Only plain blocklist entries
+    # fire the blocklist rule.
     scopes = {
         f"tenant.{tenant_id}.blocklist" if hit.entry_id in tenant_ids else "global.blocklist"
         for hit in detection.hits
-        if hit.list == "blocklist"
+        if hit.list == "blocklist" and hit.category == "blocklist"
     }
     if not scopes:
         return None

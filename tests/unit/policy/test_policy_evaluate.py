@@ -77,9 +77,9 @@ def test_refusal_cites_the_band_clause() -> None:
     decision = evaluate(detection({"violence": 0.9}), request(), default_policy())
     assert decision.action == "refuse"
     assert decision.primary_category == "violence"
-    assert decision.policy_ref == "public_assistant@4#violence.2"
+    assert decision.policy_ref == "public_assistant@5#violence.2"
     assert rules(decision) == ["profile.public_assistant.violence"]
-    assert decision.policy_version == "clearpath-default@4"
+    assert decision.policy_version == "clearpath-default@5"
 
 
 def test_most_restrictive_category_wins_and_ties_go_to_highest_score() -> None:
@@ -95,7 +95,7 @@ def test_floor_fires_and_wins_ties_even_with_a_lower_score() -> None:
     assert decision.action == "refuse"
     assert "floor.weapons_cbrn" in rules(decision)
     assert decision.primary_category == "weapons_cbrn"
-    assert decision.policy_ref == "internal_tool@4#weapons_cbrn.3"
+    assert decision.policy_ref == "internal_tool@5#weapons_cbrn.3"
 
 
 def test_floor_is_not_relaxed_by_verified_intent_even_on_a_relaxable_category() -> None:
@@ -130,7 +130,7 @@ def test_unverified_intent_shifts_thresholds_and_records_the_intent_rule() -> No
     assert decision.action == "allow_with_guidance"
     assert decision.intent_applied is True
     assert rules(decision) == ["intent.violence"]
-    assert decision.policy_ref == "public_assistant@4#violence.3"
+    assert decision.policy_ref == "public_assistant@5#violence.3"
     violence = next(c for c in decision.categories if c.id == "violence")
     assert violence.threshold == pytest.approx(0.34)  # 0.24 shifted up by 0.1
 
@@ -194,8 +194,8 @@ def test_tenant_blocklist_hit_refuses_with_a_resolvable_anchored_ref() -> None:
     assert decision.action == "refuse"
     assert rules(decision) == ["tenant.acme.blocklist"]
     assert decision.primary_category == "blocklist"
-    assert decision.policy_ref == "public_assistant@4#blocklist.1"
-    assert decision.policy_version == "clearpath-default@4+acme@2"
+    assert decision.policy_ref == "public_assistant@5#blocklist.1"
+    assert decision.policy_version == "clearpath-default@5+acme@2"
     clause = resolve_policy_ref(policy, decision.policy_ref)
     assert clause.category == "blocklist" and "block" in clause.text
     assert f'id="{anchor_for(decision.policy_ref)}"' in render_html(policy)
@@ -221,7 +221,7 @@ def test_pii_is_redacted_under_public_assistant_only() -> None:
     assert public.action == "redact"
     assert rules(public) == ["pii.redact"]
     assert public.primary_category == "privacy"
-    assert public.policy_ref == "public_assistant@4#privacy.3"
+    assert public.policy_ref == "public_assistant@5#privacy.3"
     internal = evaluate(found, request(profile="internal_tool"), default_policy())
     assert internal.action == "allow"
 
