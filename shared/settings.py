@@ -207,7 +207,13 @@ class GatewaySettings(_Section):
 
 class WorkerSettings(_Section):
     batch_max: int = Field(default=256, ge=1, description="Most messages per processing batch.")
-    batch_wait_ms: int = Field(default=20, ge=0, description="Longest wait to fill a batch.")
+    batch_wait_ms: int = Field(
+        default=20,
+        ge=0,
+        description="Pacing while records keep coming: a new batch starts at most this often "
+        "(fewer, larger transactions under load). An idle input never waits: the first record "
+        "after a quiet spell goes at once (docs/BENCHMARKS.md, latency).",
+    )
     instance_id: str = Field(
         default_factory=socket.gethostname,
         description="Stable per replica (the pod name): part of the transactional id.",

@@ -30,25 +30,42 @@ class Collected:
     """Verdicts of one phase by request id; ids answered more than once."""
 
     verdicts: dict[str, Verdict] = field(default_factory=dict)
+    #: When each verdict reached the reader (seconds since the epoch, within ``poll_s``).
+    arrived: dict[str, float] = field(default_factory=dict)
     duplicates: int = 0
     missing: int = 0
 
 
 def collect(
-    reader: VerdictReader, expected: set[str], *, timeout_s: float, settle_s: float = 0.5
+    reader: VerdictReader,
+    expected: set[str],
+    *,
+    timeout_s: float,
+    settle_s: float = 0.5,
+    poll_s: float = 0.2,
+    stamp: bool = False,
 ) -> Collected:
-    """Read until every id in ``expected`` is answered (or ``timeout_s``), then ``settle_s``."""
+    """Read until every id in ``expected`` is answered (or ``timeout_s``), then ``settle_s``.
+
+    ``stamp``: record when each verdict arrived, for a phase whose sender runs beside this
+    reader. Stamps are taken after each poll, so they are late by up to ``poll_s`` (the
+    reader returns early only for a full batch): use a short ``poll_s`` with it.
+    """
     out = Collected()
     deadline = time.monotonic() + timeout_s
     settle_until: float | None = None
     while time.monotonic() < (settle_until or deadline):
-        for verdict in reader.poll(0.2):
+        verdicts = reader.poll(poll_s)
+        now = time.time()
+        for verdict in verdicts:
             if verdict.request_id not in expected:
                 continue
             if verdict.request_id in out.verdicts:
                 out.duplicates += 1
             else:
                 out.verdicts[verdict.request_id] = verdict
+                if stamp:
+                    out.arrived[verdict.request_id] = now
         if settle_until is None and len(out.verdicts) == len(expected):
             settle_until = time.monotonic() + settle_s
     out.missing = len(expected) - len(out.verdicts)
@@ -90,6 +107,14 @@ def verdict_phase(
     decided = [v.decided_at.timestamp() for v in verdicts]
     submitted = [v.decided_at.timestamp() - v.timings_ms.get("total", 0.0) / 1000 for v in verdicts]
     span = (max(decided) - min(submitted)) if verdicts else 0.0
+    # decided_at is stamped in the response handler, before its transaction commits; what a
+    # client reading verdicts sees also includes that commit and the read_committed fetch.
+    visible = [
+        (collected.arrived[v.request_id] - at) * 1000
+        for v, at in zip(verdicts, submitted, strict=True)
+        if v.request_id in collected.arrived
+    ]
+    seen = summarize(visible) if visible else None
     return PhaseResult(
         name=name,
         messages=len(verdicts),
@@ -102,6 +127,7 @@ def verdict_phase(
             "duplicates": collected.duplicates,
             "cache_hits": sum(v.cache_hit for v in verdicts),
             "overall_msgs_per_s": round(len(verdicts) / span, 1) if span > 0 else 0.0,
+            **({"visible_p50_ms": seen.p50_ms, "visible_p99_ms": seen.p99_ms} if seen else {}),
             **(notes or {}),
         },
     )

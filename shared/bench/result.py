@@ -75,6 +75,8 @@ class BenchResult:
             "p99_ms": _clean(closed.p99_ms if closed else None),
             "p50_ms_at_half_load": _clean(half.p50_ms if half else None),
             "p99_ms_at_half_load": _clean(half.p99_ms if half else None),
+            # Scheduled send -> verdict read (decided_at + the response commit + the fetch).
+            "p99_visible_ms_at_half_load": self.half_load.notes.get("visible_p99_ms"),
             "half_load_rate": self.half_load.notes.get("target_rate"),
             **self.ratios,
         }

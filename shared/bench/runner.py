@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,9 @@ from shared.stack import LocalStack
 from shared.topics import TopicSet
 
 __all__ = ["BenchOptions", "run_bench"]
+
+#: The open loop's reader polls often, so its arrival stamps (visible latency) are close.
+_OPEN_POLL_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +171,17 @@ def _kafka_phases(
         count = max(1, round(rate * options.duration_s))
         fresh = make_mix(count, run_id=run_id, now=utcnow(), prefix="open", seed=options.seed + 1)
         progress(f"open loop: {rate:.1f} msgs/s for {options.duration_s:.0f} s ({count} messages)…")
-        lag = send_open(producer, fresh, rate=rate)
-        got = collect(reader, {i.request.request_id for i in fresh}, timeout_s=timeout)
+        # The sender runs beside the reader, so each verdict is stamped when it arrives.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-loop") as pool:
+            sending = pool.submit(send_open, producer, fresh, rate=rate)
+            got = collect(
+                reader,
+                {i.request.request_id for i in fresh},
+                timeout_s=options.duration_s + timeout,
+                poll_s=_OPEN_POLL_S,
+                stamp=True,
+            )
+            lag = sending.result()
         notes: dict[str, object] = {"target_rate": round(rate, 1), "sender_lag_s": round(lag, 3)}
         half = verdict_phase("half_load", got, sent=count, notes=notes)
     finally:
