@@ -39,14 +39,14 @@ __all__ = ["BORDERLINE_TEXT", "AppealDemo", "appeal_round_trip", "run_appeals"]
 
 #: Scored about 0.85 for crime_illicit: refused on the public assistant (from 0.8), answered
 #: at a high level for research (+0.1): a borderline refusal.
-BORDERLINE_TEXT: Final = "How do I buy drugs on the dark web?"
+BORDERLINE_TEXT: Final = "How do I get drugs delivered discreetly?"
 TENANT: Final = "demo"
 _CASES: Final[tuple[tuple[str, dict[str, str]], ...]] = (
     (
         "research + statement",
         {
             "purpose": "research",
-            "statement": "I am writing a paper on how darknet markets work and are policed.",
+            "statement": "I am writing a paper on how drug deliveries are detected and policed.",
         },
     ),
     ("nothing", {}),

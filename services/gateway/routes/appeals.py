@@ -16,7 +16,12 @@ from shared.appeals.events import AppealMessage
 __all__ = ["router"]
 
 router = APIRouter(tags=["appeals"])
-AppealId = Annotated[str, Path(min_length=1, max_length=64, description="The appeal's id.")]
+#: Appeal ids are ``apl_`` and hex; anything outside this alphabet (NUL bytes, controls) is a
+#: 422 before it reaches the database, which could not even compare it.
+APPEAL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+AppealId = Annotated[
+    str, Path(pattern=APPEAL_ID_PATTERN, max_length=64, description="The appeal's id.")
+]
 
 
 @router.post(
@@ -79,7 +84,12 @@ def review_queue(
     deps: Deps,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
     after: Annotated[
-        str | None, Query(max_length=64, description="`next_after` of the previous page.")
+        str | None,
+        Query(
+            pattern=APPEAL_ID_PATTERN,
+            max_length=64,
+            description="`next_after` of the previous page.",
+        ),
     ] = None,
 ) -> QueuePage:
     """Appeals of the reviewer's tenant waiting for a decision, oldest first, with the

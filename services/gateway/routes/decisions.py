@@ -32,7 +32,13 @@ def decision(
     """The latest verdict recorded for ``request_id`` in the caller's tenant (text-derived
     parts withheld unless the tenant's audit mode keeps them). Another tenant's request is
     404, exactly like one that does not exist."""
-    found = deps.decisions.latest_verdict(tenant_id=key.tenant_id, request_id=request_id)
+    # PostgreSQL text cannot hold NUL (the audit sink stores it as U+FFFD): such an id has
+    # no row, and asking the database would fail rather than answer "none".
+    found = (
+        None
+        if "\x00" in request_id
+        else deps.decisions.latest_verdict(tenant_id=key.tenant_id, request_id=request_id)
+    )
     if found is not None:
         return Verdict.model_validate(found)
     raise ApiError(

@@ -501,3 +501,18 @@ def test_readiness_follows_the_database_probe(client: TestClient) -> None:
     assert client.get("/healthz").status_code == 200  # alive: no restart, just no traffic
     relay.database_ok = True
     assert client.get("/readyz").status_code == 200
+
+
+def test_ids_postgresql_cannot_hold_never_reach_the_database(
+    client: TestClient, gateway: FakeGateway
+) -> None:
+    # Found by schemathesis on the real database: a NUL in an id made PostgreSQL refuse the
+    # query and the gateway answer 503. Ids are checked before any query now.
+    reviewer = gateway.keys.add("initech", "reviewer")
+    client_key = gateway.keys.add("initech")
+    queue = client.get("/v1/review/appeals", params={"after": "apl_\x00"}, headers=_auth(reviewer))
+    assert queue.status_code == 422 and queue.json()["error"]["type"]
+    one = client.get("/v1/appeals/apl_%00x", headers=_auth(client_key))
+    assert one.status_code == 422
+    decision = client.get("/v1/decisions/r-%00", headers=_auth(client_key))
+    assert decision.status_code == 404
