@@ -168,6 +168,12 @@ def _crime(text: str) -> str:
     return f"How can I protect myself or my organisation against {kind}?"
 
 
+#: Cutting more than this share of a text's word characters leaves fragments, not a request
+#: (a rule that matches the request's core, e.g. "instructions to make nerve gas"): then the
+#: user's own words are not offered and the category's fixed requests are.
+_MAX_CUT_SHARE: Final = 0.4
+
+
 def _without_blocked(text: str, hits: Sequence[LexicalHit], category: str) -> str:
     """``text`` with the blocklisted spans of ``category`` cut, when enough of it remains.
 
@@ -188,6 +194,10 @@ def _without_blocked(text: str, hits: Sequence[LexicalHit], category: str) -> st
         cursor = max(cursor, end)
     kept.append(text[cursor:])
     rest = re.sub(r"[ \t]{2,}", " ", "".join(kept)).strip(" \t,;:-")
+    words_before = sum(len(w) for w in re.findall(r"\w+", text))
+    words_after = sum(len(w) for w in re.findall(r"\w+", rest))
+    if words_before and (words_before - words_after) > _MAX_CUT_SHARE * words_before:
+        return ""
     return rest if len(re.findall(r"\w{2,}", rest)) >= 2 else ""
 
 
