@@ -99,6 +99,30 @@ def register(
             json.dumps({k: metrics[k] for k in ("head_version", "rows", "contrast")}, indent=2)
         )
 
+    @model_app.command("finetune-export")
+    def finetune_export(
+        out: Annotated[Path, typer.Option(help="The .npz to write (derived data: never commit).")],
+        datasets: Annotated[Path, typer.Option(help="The training pool.")] = Path(
+            "../shared/datasets"
+        ),
+    ) -> None:
+        """Write the permissive pool as token ids + targets for the LoRA trainer (GPU).
+
+        The trainer is ``python -m shared.training.lora`` (torch: the ``finetune`` extra);
+        scripts/gpu/ runs both on a GPU machine without network.
+        """
+        from shared.training.finetune import export_finetune_set
+        from shared.training.run import load_jsonl_texts
+
+        here = Path(__file__).resolve().parents[2] / "shared" / "training"
+        counts = export_finetune_set(
+            datasets,
+            out,
+            contrast=load_jsonl_texts(here / "contrast.jsonl"),
+            harmful=load_jsonl_texts(here / "harmful.jsonl"),
+        )
+        typer.echo(json.dumps(counts))
+
     @model_app.command("eval")
     def evaluate(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """The shipped head on the contrast and harmful sets, plus its recorded metrics."""
@@ -192,22 +216,39 @@ def register(
         variants: Annotated[
             str, typer.Option(help="Comma-separated; default fp32,int8 (+fp16 on GPU).")
         ] = "",
+        batches: Annotated[
+            str,
+            typer.Option(help="Comma-separated batch sizes; default 1,8,32,128 (GPU: up to 4096)."),
+        ] = "",
+        seq_lens: Annotated[str, typer.Option(help="Comma-separated token lengths.")] = "32,128",
+        head: Annotated[
+            bool,
+            typer.Option(
+                help="Time the head (MLP + lexical featuriser, on the CPU) with the encoder; "
+                "--no-head times the encoder alone."
+            ),
+        ] = True,
     ) -> None:
-        """Throughput and latency per variant, batch size (1, 8, 32, 128) and length (32, 128)."""
+        """Throughput and latency per variant, provider, batch size and length (32, 128)."""
         from shared.inference.assets import head_assets_dir
         from shared.inference.bench import bench_encoder
         from shared.inference.classifier import build_encoder
         from shared.inference.post import load_head
 
         settings = model_settings()
-        head = load_head(head_assets_dir())
+        loaded = load_head(head_assets_dir()) if head else None
         probe, _ = build_encoder(settings, variant="int8" if settings.provider == "cpu" else None)
+        on_gpu = probe.provider != "cpu"
         names = [v for v in variants.split(",") if v] or (
-            ["fp32", "int8"] + (["fp16"] if probe.provider != "cpu" else [])
+            ["fp32", "int8"] + (["fp16"] if on_gpu else [])
         )
+        sizes = _ints(batches) or ((1, 8, 32, 128, 512, 1024, 4096) if on_gpu else (1, 8, 32, 128))
+        lengths = _ints(seq_lens) or (32, 128)
         for name in names:
             encoder, _ = build_encoder(settings, variant=name)
-            for row in bench_encoder(encoder, head, seconds=seconds):
+            for row in bench_encoder(
+                encoder, loaded, batches=sizes, seq_lens=lengths, seconds=seconds
+            ):
                 d = row.as_dict()
                 line = (
                     f"{d['variant']:>5} {d['provider']:>8} b={d['batch']:<4} s={d['seq_len']:<4} "
@@ -215,3 +256,13 @@ def register(
                     f"p50 {d['p50_ms']:.2f} ms  p99 {d['p99_ms']:.2f} ms"
                 )
                 typer.echo(json.dumps(d) if as_json else line)
+
+
+def _ints(csv: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in csv.split(",") if v.strip())
+    except ValueError as exc:
+        raise typer.BadParameter(f"expected comma-separated integers, got {csv!r}") from exc
+    if any(v < 1 for v in values):
+        raise typer.BadParameter(f"values must be positive, got {csv!r}")
+    return values

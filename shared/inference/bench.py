@@ -4,7 +4,9 @@ Inputs are synthetic token ids of exactly ``seq_len`` tokens (no padding), so ea
 the model at that shape; tokenisation (20-36k texts/s) is not the bottleneck and is left out.
 When the head stacks the lexical channel, its featuriser runs inside the timed loop on
 synthetic texts of about ``seq_len`` tokens (0.75 words per token, words drawn from the
-channel's own word vocabulary, a fresh batch of texts each iteration).
+channel's own word vocabulary, a fresh batch of texts each iteration). Without a head
+(``--no-head``) the rows time the encoder alone: on a GPU the CPU-side featuriser, not the
+encoder, is then the limit, and the two are worth seeing apart.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class BenchRow:
     p50_ms: float
     p99_ms: float
     iterations: int
+    head: bool  # the head (MLP + lexical featuriser, CPU) timed with the encoder
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -87,6 +90,7 @@ def bench_encoder(
                     p50_ms=round(float(np.percentile(arr, 50)) * 1000, 2),
                     p99_ms=round(float(np.percentile(arr, 99)) * 1000, 2),
                     iterations=len(arr),
+                    head=head is not None,
                 )
             )
     return rows

@@ -17,7 +17,7 @@ from shared.training.data import Example
 
 __all__ = [
     "auprc", "choose_threshold", "ece", "fit_logistic", "fit_platt", "is_validation",
-    "source_weights", "target_matrix",
+    "source_weights", "target_matrix", "weights_by_source",
 ]  # fmt: skip
 
 F = NDArray[np.float64]
@@ -39,10 +39,17 @@ def target_matrix(examples: Sequence[Example]) -> F:
 
 def source_weights(examples: Sequence[Example]) -> F:
     """Row weights that damp big sources and lift small ones: sqrt(median / n), in [0.25, 4]."""
-    counts = Counter(e.source for e in examples)
+    return weights_by_source(
+        [e.source for e in examples], np.array([e.weight for e in examples], dtype=np.float64)
+    )
+
+
+def weights_by_source(sources: Sequence[str], row_weight: F) -> F:
+    """``row_weight`` times sqrt(median source size / source size), clipped to [0.25, 4]."""
+    counts = Counter(sources)
     median = float(np.median(list(counts.values())))
     factor = {s: float(np.clip(np.sqrt(median / n), 0.25, 4.0)) for s, n in counts.items()}
-    return np.array([e.weight * factor[e.source] for e in examples], dtype=np.float64)
+    return row_weight * np.array([factor[s] for s in sources], dtype=np.float64)
 
 
 def fit_logistic(x: F, y: F, w: F, *, c: float) -> tuple[F, float]:

@@ -15,9 +15,26 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["fit_mlp", "fit_mlp_cached"]
+__all__ = ["fit_mlp", "fit_mlp_cached", "label_weights"]
 
 F = NDArray[np.float64]
+
+
+def label_weights(y: F, w: F) -> F:
+    """Per-row, per-label loss weights: the row weight ``w`` where the label is known (0 where
+    it is NaN), rescaled per label so that positives and negatives carry equal total weight;
+    the whole matrix sums to the number of rows."""
+    n, k = y.shape
+    known = ~np.isnan(y)
+    t = np.nan_to_num(y)
+    lw = np.zeros_like(t)
+    for j in range(k):
+        kj = known[:, j]
+        pos = (w * (kj & (t[:, j] == 1))).sum()
+        neg = (w * (kj & (t[:, j] == 0))).sum()
+        lw[:, j] = np.where(t[:, j] == 1, 0.5 / max(pos, 1e-9), 0.5 / max(neg, 1e-9)) * w * kj
+    out: F = lw * (n / max(k, 1))
+    return out
 
 
 def fit_mlp(
@@ -36,16 +53,8 @@ def fit_mlp(
     rng = np.random.default_rng(seed)
     n, d = x.shape
     k = y.shape[1]
-    known = ~np.isnan(y)
     t = np.nan_to_num(y)
-    # Per-label class balance: positives and negatives carry equal total weight.
-    lw = np.zeros_like(t)
-    for j in range(k):
-        kj = known[:, j]
-        pos = (w * (kj & (t[:, j] == 1))).sum()
-        neg = (w * (kj & (t[:, j] == 0))).sum()
-        lw[:, j] = np.where(t[:, j] == 1, 0.5 / max(pos, 1e-9), 0.5 / max(neg, 1e-9)) * w * kj
-    lw *= n / max(k, 1)
+    lw = label_weights(y, w)
     params = [
         rng.normal(0, np.sqrt(2.0 / d), (d, hidden)), np.zeros(hidden),
         rng.normal(0, np.sqrt(1.0 / hidden), (hidden, k)), np.zeros(k),

@@ -112,3 +112,23 @@ def test_bench_model_joins_an_existing_bench_group(int8_settings: ModelSettings)
     result = CliRunner().invoke(app, ["bench", "--help"])
     assert result.exit_code == 0
     assert "pipeline" in result.output and "model" in result.output
+
+
+def test_bench_model_takes_batches_lengths_and_no_head(int8_settings: ModelSettings) -> None:
+    app = _app(int8_settings)
+    bench = ["bench", "model", "--json", "--variants", "int8", "--seconds", "0"]
+    result = CliRunner().invoke(app, [*bench, "--batches", "2,3", "--seq-lens", "8", "--no-head"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [(r["batch"], r["seq_len"], r["head"]) for r in rows] == [(2, 8, False), (3, 8, False)]
+    with_head = CliRunner().invoke(app, [*bench, "--batches", "2", "--seq-lens", "8"])
+    assert [json.loads(line)["head"] for line in with_head.output.splitlines()] == [True]
+
+
+def test_bench_model_rejects_bad_sizes(int8_settings: ModelSettings) -> None:
+    for bad, why in (("0", "positive"), ("8,x", "integers"), ("-4", "positive")):
+        result = CliRunner().invoke(
+            _app(int8_settings), ["bench", "model", "--variants", "int8", f"--batches={bad}"]
+        )
+        assert result.exit_code == 2, result.output
+        assert why in result.output

