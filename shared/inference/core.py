@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from shared.errors import ConfigurationError
 from shared.inference.pre import Batch
 from shared.inference.providers import ProviderName, check_session_providers, select_providers
-from shared.inference.variants import VariantFile
+from shared.inference.variants import CPU_DISABLED_OPTIMIZERS, VariantFile
 
 __all__ = ["Encoder", "open_session"]
 
@@ -84,9 +84,13 @@ def open_session(
         opts.intra_op_num_threads = intra_op_threads
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
     opts.log_severity_level = 3
+    disabled = list(CPU_DISABLED_OPTIMIZERS) if primary == "cpu" else []
     try:
         session = ort.InferenceSession(
-            str(variant_file.path), opts, providers=_with_options(providers, trt_cache)
+            str(variant_file.path),
+            opts,
+            providers=_with_options(providers, trt_cache),
+            disabled_optimizers=disabled,
         )
     except Exception as exc:  # ORT raises bare RuntimeError/Fail subclasses
         raise ConfigurationError(f"cannot open {variant_file.path}: {exc}") from exc

@@ -115,7 +115,7 @@ def _flag_any(clf: OnnxClassifier, texts: list[str]) -> np.ndarray:
 def test_harmful_requests_trip_some_label_and_outscore_the_contrast_set(
     classifier: OnnxClassifier,
 ) -> None:
-    # Measured (head mlp1-68c77e1b+lex-ad2881ad): 68 % of the harmful set trip a label
+    # Measured (head mlp1-b5136700+lex-ad2881ad): 68 % of the harmful set trip a label
     # (unsafe or a category), 2.8 % of the contrast set; bounds leave room for int8 batch
     # effects.
     harmful, contrast = _texts("harmful.jsonl"), _texts("contrast.jsonl")
