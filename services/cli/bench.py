@@ -96,6 +96,12 @@ def register(
             int, typer.Option(min=10, help="Messages through the naive loop (a prefix).")
         ] = 1000,
         keep: Annotated[bool, typer.Option("--keep", help="Leave the stack running.")] = False,
+        warmup_seconds: Annotated[
+            float, typer.Option(min=0, help="Broker warm-up (transactions) before measuring.")
+        ] = 20.0,
+        warmup_messages: Annotated[
+            int, typer.Option(min=0, help="Unmeasured messages through the workers first.")
+        ] = 1000,
     ) -> None:
         """Closed-loop e2e, bare model, naive loop, warm cache and half load, in one run."""
         from shared.bench.runner import BenchOptions, run_bench
@@ -111,6 +117,8 @@ def register(
             duration_s=duration,
             naive_messages=min(naive_messages, messages),
             keep_stack=keep,
+            warmup_s=warmup_seconds,
+            warmup_messages=warmup_messages,
         )
         result = run_bench(
             settings_factory(), options, progress=lambda line: console.print(f"[dim]{line}[/]")

@@ -19,7 +19,14 @@ from typing import Any, Literal
 from shared import kafka_admin
 from shared.bench.mix import MixItem, make_mix, resend
 from shared.bench.naive import run_naive
-from shared.bench.phases import collect, model_only, send_closed, send_open, verdict_phase
+from shared.bench.phases import (
+    collect,
+    model_only,
+    send_closed,
+    send_open,
+    verdict_phase,
+    warm_broker,
+)
 from shared.bench.result import BenchResult, PhaseResult, machine_info
 from shared.bootstrap import build_pipeline
 from shared.broker import client_config
@@ -48,6 +55,10 @@ class BenchOptions:
     timeout_s: float = 300.0
     keep_stack: bool = False
     seed: int = 0
+    #: Transactions against the broker before the naive loop (a fresh broker is slow).
+    warmup_s: float = 20.0
+    #: Messages through the three workers before the closed loop (not measured).
+    warmup_messages: int = 1000
 
 
 def run_bench(
@@ -65,11 +76,12 @@ def run_bench(
     endpoints = stack.up()
     run_id = uuid.uuid4().hex[:8]
     topics = TopicSet.default().namespaced(f"bench{run_id}")
-    naive_in, naive_out = (
+    naive_in, naive_out, warmup = (
         f"clearpath.bench.naive-in.{run_id}",
         f"clearpath.bench.naive-out.{run_id}",
+        f"clearpath.bench.warmup.{run_id}",
     )
-    all_topics = [*topics.all(), naive_in, naive_out]
+    all_topics = [*topics.all(), naive_in, naive_out, warmup]
     kafka_admin.ensure_topics(
         endpoints.kafka_bootstrap,
         all_topics,
@@ -85,6 +97,9 @@ def run_bench(
         pipeline = build_pipeline(settings)
         progress(f"model only: {len(cold)} texts in batches of {batch}…")
         model = model_only(pipeline, cold, batch=batch)
+        if options.warmup_s > 0:
+            progress(f"warming the broker up: transactions for {options.warmup_s:.0f} s…")
+            warm_broker(base, warmup, seconds=options.warmup_s)
         naive_items = cold[: max(1, min(options.naive_messages, len(cold)))]
         progress(f"naive loop: {len(naive_items)} messages, one at a time…")
         naive = run_naive(
@@ -156,6 +171,14 @@ def _kafka_phases(
     timeout = options.timeout_s
     try:
         wait_ready(workers)
+        if options.warmup_messages > 0:
+            warmup = make_mix(
+                options.warmup_messages, run_id=run_id, now=utcnow(), prefix="warmup",
+                seed=options.seed + 2,
+            )  # fmt: skip
+            progress(f"warm-up: {len(warmup)} messages through the workers (not measured)…")
+            send_closed(producer, warmup)
+            collect(reader, {i.request.request_id for i in warmup}, timeout_s=timeout)
         progress(f"closed loop: {len(cold)} messages as fast as possible…")
         send_closed(producer, cold)
         got = collect(reader, {i.request.request_id for i in cold}, timeout_s=timeout)
