@@ -77,7 +77,7 @@ def export_finetune_set(
     from shared.inference.assets import load_encoder_assets
     from shared.inference.pre import TextTokenizer
 
-    examples = [e for e in load_pool(datasets, include_external=False)]
+    examples = load_pool(datasets, include_external=False)
     ship = {s.name for s in SOURCES if s.ship}
     examples = [e for e in examples if e.source in ship]
     tok = TextTokenizer(load_encoder_assets().tokenizer_file, max_tokens=max_tokens)
