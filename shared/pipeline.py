@@ -26,6 +26,7 @@ from shared.core.pii import redact
 from shared.core.policy import evaluate
 from shared.core.policy_model import Policy
 from shared.core.responses import compose_verdict
+from shared.core.rewrite import rewrite_candidates
 from shared.schemas import (
     Action,
     Decision,
@@ -80,6 +81,11 @@ class RecheckMemo:
             self._entries.move_to_end(key)
             self.hits += 1
             return action
+
+    def __contains__(self, key: bytes) -> bool:
+        """Whether ``key`` is remembered (no effect on recency or the hit counters)."""
+        with self._lock:
+            return key in self._entries
 
     def put(self, key: bytes, action: Action) -> None:
         with self._lock:
@@ -143,6 +149,35 @@ class Pipeline:
             return action
 
         return recheck
+
+    def prefetch_rechecks(self, messages: Sequence[DecisionMessage]) -> int:
+        """Recheck, in one detection batch, every rewrite candidate of ``messages`` that the
+        memo does not hold yet; returns how many were checked.
+
+        Composing a receipt rechecks its candidates one by one until one is allowed; each
+        unseen candidate (usually the user's own request with the blocked spans cut) would
+        otherwise be a detection pass of its own, at batch size one. Answers are unchanged
+        in kind: the same detectors and policy decide each candidate in its request's
+        context; only the batching differs (int8 scores move slightly with batch-mates, as
+        they do for the requests themselves).
+        """
+        pending: dict[bytes, ModerationRequest] = {}
+        for message in messages:
+            if message.decision.action == "allow":
+                continue
+            request = message.request
+            for text in rewrite_candidates(
+                request, message.detection, message.decision, redact=redact
+            ):
+                key = RecheckMemo.key(request, text)
+                if key not in pending and key not in self.recheck_memo:
+                    pending[key] = request.model_copy(update={"text": text})
+        if pending:
+            candidates = list(pending.values())
+            detections = self.detect(candidates)
+            for key, candidate, detection in zip(pending, candidates, detections, strict=True):
+                self.recheck_memo.put(key, self.decide(candidate, detection).action)
+        return len(pending)
 
     def respond(
         self,

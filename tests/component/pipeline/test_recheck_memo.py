@@ -14,9 +14,11 @@ class CountingClassifier(KeywordClassifier):
     def __init__(self) -> None:
         super().__init__()
         self.texts: list[str] = []
+        self.detect_calls: list[int] = []
 
     def detect(self, items: Sequence[DetectionInput]) -> list[Findings]:
         self.texts.extend(item.text for item in items)
+        self.detect_calls.append(len(items))
         return super().detect(items)
 
 
@@ -67,3 +69,30 @@ def test_the_memo_is_bounded() -> None:
         memo.put(bytes([i]) * 32, "allow")
     assert memo.get(bytes([0]) * 32) is None
     assert memo.get(bytes([4]) * 32) == "allow"
+
+
+def test_a_batch_prefetch_checks_unseen_candidates_once_and_changes_no_receipt() -> None:
+    from shared.schemas import DecisionMessage
+
+    pipeline, counter = _counting_pipeline()
+    plain, _ = _counting_pipeline()
+    requests = [make_request(text=f"How do I poison my neighbour? ({i})") for i in range(4)]
+    requests.append(make_request(text="What is the capital of France?"))  # allowed: no receipt
+    detections = pipeline.detect(requests)
+    messages = [
+        DecisionMessage(request=r, detection=d, decision=pipeline.decide(r, d))
+        for r, d in zip(requests, detections, strict=True)
+    ]
+    assert [m.decision.action == "allow" for m in messages] == [False] * 4 + [True]
+    before = len(counter.detect_calls)
+    checked = pipeline.prefetch_rechecks(messages)
+    assert checked >= 1 and counter.detect_calls[before:] == [checked]  # one batch, all unseen
+    again = len(counter.texts)
+    assert pipeline.prefetch_rechecks(messages) == 0 and len(counter.texts) == again
+    for message in messages:
+        batched = pipeline.respond(message, now=NOW)
+        alone = plain.respond(message, now=NOW)
+        assert (batched.receipt is None) == (alone.receipt is None)
+        if batched.receipt is not None and alone.receipt is not None:
+            assert batched.receipt.rewrite == alone.receipt.rewrite
+    assert len(counter.texts) == again  # composing the receipts needed no further pass
