@@ -19,6 +19,7 @@ from shared.stack.prometheus import targets_file
 
 __all__ = [
     "STAGES",
+    "TOPOLOGIES",
     "WORKERS",
     "WorkerProcess",
     "register_targets",
@@ -29,9 +30,11 @@ __all__ = [
 ]
 
 STAGES = ("detection", "policy", "response")
-#: Every worker that can be started: the pipeline stages, the audit sink, the appeals
-#: worker and the HTTP gateway (whose API port is also its metrics and health port).
-WORKERS = (*STAGES, "audit", "appeals", "gateway")
+#: The split topology runs ``STAGES`` as three processes; the chained one runs them in one.
+TOPOLOGIES: dict[str, tuple[str, ...]] = {"split": STAGES, "chained": ("chained",)}
+#: Every worker that can be started: the pipeline stages, the chained worker, the audit sink,
+#: the appeals worker and the HTTP gateway (whose API port is also its metrics and health port).
+WORKERS = (*STAGES, "chained", "audit", "appeals", "gateway")
 
 
 @dataclass

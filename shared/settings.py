@@ -146,6 +146,20 @@ class ModelSettings(_Section):
         "broker and the other workers on a small shared machine.",
     )
     max_tokens: int = Field(default=128, ge=16, le=512, description="Tokens per window.")
+    parallel_runs: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="CPU: encoder runs at once, one thread each (intra_op_threads is then 1); "
+        "0: one per CPU this process may use (affinity, capped by a cgroup CPU limit); 1: one "
+        "run at a time over intra_op_threads.",
+    )
+    batch_tokens: int = Field(
+        default=256,
+        ge=16,
+        description="CPU: padded tokens per encoder run at most (rows x width), so a run's "
+        "activations stay in cache; GPU batches are not cut.",
+    )
 
 
 class ResponseSettings(_Section):

@@ -35,7 +35,7 @@ __all__ = [
     "topics_for",
 ]
 
-StageName = Literal["detection", "policy", "response"]
+StageName = Literal["detection", "policy", "response", "chained"]
 
 
 @dataclass(frozen=True)
@@ -163,16 +163,18 @@ def _deadletter_topic(settings: Settings) -> str:
     return topics_for(settings).deadletter
 
 
-#: Stages that use the verdict cache: detection reads it, response writes it.
-_CACHED_STAGES: frozenset[StageName] = frozenset({"detection", "response"})
+#: Stages that use the verdict cache: detection reads it, response writes it, chained both.
+_CACHED_STAGES: frozenset[StageName] = frozenset({"detection", "response", "chained"})
 #: Stages that publish verdicts, and so an audit event with each: cache hits and the rest.
-_VERDICT_STAGES: frozenset[StageName] = frozenset({"detection", "response"})
+_VERDICT_STAGES: frozenset[StageName] = frozenset({"detection", "response", "chained"})
 
 #: Where each stage reads from: (its input topic, its consumer group).
 _WIRING: dict[StageName, tuple[Callable[[TopicSet], str], Callable[[GroupSet], str]]] = {
     "detection": (lambda t: t.requests, lambda g: g.detection),
     "policy": (lambda t: t.detections, lambda g: g.policy),
     "response": (lambda t: t.decisions, lambda g: g.response),
+    # The detection group: switching topologies neither skips nor replays requests.
+    "chained": (lambda t: t.requests, lambda g: g.detection),
 }
 
 

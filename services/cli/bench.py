@@ -33,7 +33,9 @@ def render_table(result: dict[str, object]) -> Table:
     """The headline numbers and ratios of ``BenchResult.as_dict()`` as a rich table."""
     phases = result["phases"]
     assert isinstance(phases, dict)
-    table = Table(title="clearpath bench e2e (one run, same machine)")
+    settings = result.get("settings")
+    topology = settings.get("topology", "split") if isinstance(settings, dict) else "split"
+    table = Table(title=f"clearpath bench e2e ({topology} topology, one run, same machine)")
     for column in ("phase", "messages", "msgs/s", "p50 ms", "p99 ms", "notes"):
         table.add_column(column, justify="left" if column in ("phase", "notes") else "right")
     for name, phase in phases.items():
@@ -102,6 +104,13 @@ def register(
         warmup_messages: Annotated[
             int, typer.Option(min=0, help="Unmeasured messages through the workers first.")
         ] = 1000,
+        topology: Annotated[
+            str,
+            typer.Option(help="split: three stage workers; chained: one worker, one transaction."),
+        ] = "split",
+        replicas: Annotated[
+            int, typer.Option(min=1, max=8, help="Processes per worker (at most the partitions).")
+        ] = 1,
     ) -> None:
         """Closed-loop e2e, bare model, naive loop, warm cache and half load, in one run."""
         from shared.bench.runner import BenchOptions, run_bench
@@ -109,6 +118,9 @@ def register(
         if classifier not in ("auto", "none"):
             raise typer.BadParameter("--classifier must be auto or none")
         choice: Classifier = "auto" if classifier == "auto" else "none"
+        if topology not in ("split", "chained"):
+            raise typer.BadParameter("--topology must be split or chained")
+        shape: Literal["split", "chained"] = "split" if topology == "split" else "chained"
         console = Console(stderr=True)
         options = BenchOptions(
             messages=messages,
@@ -119,6 +131,8 @@ def register(
             keep_stack=keep,
             warmup_s=warmup_seconds,
             warmup_messages=warmup_messages,
+            topology=shape,
+            replicas=replicas,
         )
         result = run_bench(
             settings_factory(), options, progress=lambda line: console.print(f"[dim]{line}[/]")

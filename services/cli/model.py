@@ -246,8 +246,14 @@ def register(
         lengths = _ints(seq_lens) or (32, 128)
         for name in names:
             encoder, _ = build_encoder(settings, variant=name)
+            budget = settings.batch_tokens if encoder.provider == "cpu" else None
             for row in bench_encoder(
-                encoder, loaded, batches=sizes, seq_lens=lengths, seconds=seconds
+                encoder,
+                loaded,
+                batches=sizes,
+                seq_lens=lengths,
+                seconds=seconds,
+                batch_tokens=budget,
             ):
                 d = row.as_dict()
                 line = (

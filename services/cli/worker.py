@@ -1,5 +1,8 @@
-"""``clearpath worker detection|policy|response|audit|appeals|gateway``: run one worker until
-SIGTERM.
+"""``clearpath worker detection|policy|response|chained|audit|appeals|gateway``: run one worker
+until SIGTERM.
+
+``chained`` runs detection, policy and response in one process with one transaction per batch
+(``services.chained``).
 
 ``gateway`` is the HTTP API (``services.gateway``), served by uvicorn instead of a
 Kafka consumer loop.
@@ -23,6 +26,7 @@ class StageChoice(StrEnum):
     detection = "detection"
     policy = "policy"
     response = "response"
+    chained = "chained"
     audit = "audit"
     appeals = "appeals"
     gateway = "gateway"

@@ -32,7 +32,7 @@ from shared.bootstrap import build_pipeline
 from shared.broker import client_config
 from shared.client import RequestProducer, VerdictReader
 from shared.clock import utcnow
-from shared.launch import STAGES, start_worker, stop_workers, wait_ready
+from shared.launch import TOPOLOGIES, start_worker, stop_workers, wait_ready
 from shared.settings import Settings
 from shared.stack import LocalStack
 from shared.topics import TopicSet
@@ -57,8 +57,12 @@ class BenchOptions:
     seed: int = 0
     #: Transactions against the broker before the naive loop (a fresh broker is slow).
     warmup_s: float = 20.0
-    #: Messages through the three workers before the closed loop (not measured).
+    #: Messages through the workers before the closed loop (not measured).
     warmup_messages: int = 1000
+    #: ``split`` (detection, policy, response workers) or ``chained`` (one worker).
+    topology: Literal["split", "chained"] = "split"
+    #: Processes per worker of the topology (each a consumer-group member of its own).
+    replicas: int = 1
 
 
 def run_bench(
@@ -163,9 +167,15 @@ def _kafka_phases(
     log_dir: Path,
     progress: Callable[[str], None],
 ) -> tuple[PhaseResult, PhaseResult, PhaseResult]:
-    """Closed loop (cold), warm-cache pass, open loop: the three workers as processes."""
-    progress("starting the detection, policy and response workers…")
-    workers = [start_worker(stage, env=env, log_dir=log_dir) for stage in STAGES]
+    """Closed loop (cold), warm-cache pass, open loop: the workers of the topology as processes."""
+    stages = TOPOLOGIES[options.topology]
+    names = ", ".join(stages)
+    progress(f"starting the {options.topology} topology: {names}, {options.replicas} of each…")
+    workers = [
+        start_worker(stage, env=env, log_dir=log_dir, instance=str(i))
+        for stage in stages
+        for i in range(options.replicas)
+    ]
     reader = VerdictReader(base_config=base, topic=topics.verdicts, from_beginning=True)
     producer = RequestProducer(base_config=base, topic=topics.requests)
     timeout = options.timeout_s
@@ -209,7 +219,7 @@ def _kafka_phases(
         half = verdict_phase("half_load", got, sent=count, notes=notes)
     finally:
         reader.close()
-        alive_at_end = {w.stage: w.alive() for w in workers}
+        alive_at_end = {w.log_path.stem: w.alive() for w in workers}
         stop_workers(workers)
     if not all(alive_at_end.values()):
         raise RuntimeError(f"a worker died during the bench: {alive_at_end}; logs in {log_dir}")

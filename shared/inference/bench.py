@@ -2,6 +2,8 @@
 
 Inputs are synthetic token ids of exactly ``seq_len`` tokens (no padding), so each row measures
 the model at that shape; tokenisation (20-36k texts/s) is not the bottleneck and is left out.
+A batch is run the way the classifier serves it: cut into runs of at most ``batch_tokens``
+padded tokens, spread over the encoder's parallel runs (``Encoder.embed``).
 When the head stacks the lexical channel, its featuriser runs inside the timed loop on
 synthetic texts of about ``seq_len`` tokens (0.75 words per token, words drawn from the
 channel's own word vocabulary, a fresh batch of texts each iteration). Without a head
@@ -35,6 +37,8 @@ class BenchRow:
     p99_ms: float
     iterations: int
     head: bool  # the head (MLP + lexical featuriser, CPU) timed with the encoder
+    parallel: int = 1  # encoder runs in flight at once
+    batch_tokens: int | None = None  # padded tokens per run at most (None: the whole batch)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -49,8 +53,9 @@ def bench_encoder(
     seconds: float = 2.0,
     min_iterations: int = 5,
     seed: int = 0,
+    batch_tokens: int | None = None,
 ) -> list[BenchRow]:
-    """One row per (batch, seq_len): time ``session.run`` (+ head) for about ``seconds``."""
+    """One row per (batch, seq_len): time the encoder's runs (+ head) for about ``seconds``."""
     rng = np.random.default_rng(seed)
     lexical = head.lexical if head is not None else None
     words: list[str] = []
@@ -62,19 +67,20 @@ def bench_encoder(
         for batch in batches:
             ids = rng.integers(1000, 29000, size=(batch, seq_len), dtype=np.int64)
             ids[:, 0], ids[:, -1] = 101, 102
-            b = Batch(ids, np.ones_like(ids), np.arange(batch, dtype=np.int64))
+            whole = Batch(ids, np.ones_like(ids), np.arange(batch, dtype=np.int64))
+            runs = whole.split(batch if batch_tokens is None else batch_tokens // seq_len)
             n_words = max(1, round(0.75 * seq_len))
             texts = [
                 [" ".join(rng.choice(words, n_words)) for _ in range(batch)] if words else []
                 for _ in range(16)
             ]
             for _ in range(2):
-                encoder.run(b)
+                encoder.embed(runs, batch)
             lat: list[float] = []
             start = time.perf_counter()
             while len(lat) < min_iterations or time.perf_counter() - start < seconds:
                 t0 = time.perf_counter()
-                emb = encoder.run(b)
+                emb, _ = encoder.embed(runs, batch)
                 if head is not None:
                     lex = None if lexical is None else lexical.logits(texts[len(lat) % 16])
                     head.probabilities(emb, lex)
@@ -91,6 +97,8 @@ def bench_encoder(
                     p99_ms=round(float(np.percentile(arr, 99)) * 1000, 2),
                     iterations=len(arr),
                     head=head is not None,
+                    parallel=encoder.parallel,
+                    batch_tokens=batch_tokens,
                 )
             )
     return rows

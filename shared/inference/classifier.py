@@ -19,7 +19,7 @@ from shared.inference.assets import head_assets_dir, load_encoder_assets
 from shared.inference.core import Encoder, open_session
 from shared.inference.post import Head, load_head, max_over_windows
 from shared.inference.pre import TextTokenizer, Window, pack_batches
-from shared.inference.providers import resolve_variant, select_providers
+from shared.inference.providers import available_cpus, resolve_variant, select_providers
 from shared.inference.variants import ensure_variant
 from shared.settings import ModelSettings
 
@@ -33,12 +33,19 @@ class OnnxClassifier:
     """MiniLM-L6 encoder + calibrated head; one instance (one session) per process."""
 
     def __init__(
-        self, *, encoder: Encoder, tokenizer: TextTokenizer, head: Head, max_batch: int = 64
+        self,
+        *,
+        encoder: Encoder,
+        tokenizer: TextTokenizer,
+        head: Head,
+        max_batch: int = 64,
+        max_tokens: int | None = None,
     ) -> None:
         self._encoder = encoder
         self._tokenizer = tokenizer
         self._head = head
         self._max_batch = max_batch
+        self._max_tokens = max_tokens
         served = f"minilm-l6-{encoder.variant}@{encoder.provider}#{encoder.sha256[:8]}"
         self._version = f"{served}+head@{head.version}"
 
@@ -58,7 +65,12 @@ class OnnxClassifier:
             return np.zeros((0, len(self._head.labels)), dtype=np.float32)
         windows = self._tokenizer.windows(texts)
         numbered = [Window(j, w.ids) for j, w in enumerate(windows)]
-        batches = pack_batches(numbered, max_batch=self._max_batch, pad_id=self._tokenizer.pad_id)
+        batches = pack_batches(
+            numbered,
+            max_batch=self._max_batch,
+            pad_id=self._tokenizer.pad_id,
+            max_tokens=self._max_tokens,
+        )
         emb, window_index = self._encoder.embed(batches, len(windows))
         text_index = np.array([windows[j].text_index for j in window_index], dtype=np.int64)
         lexical = self._head.lexical
@@ -92,6 +104,7 @@ def build_encoder(
         intra_op_threads=settings.intra_op_threads,
         allow_spinning=settings.allow_spinning,
         trt_cache=settings.cache_dir / "tensorrt",
+        parallel_runs=settings.parallel_runs or available_cpus(),
     )
     tokenizer = TextTokenizer(assets.tokenizer_file, max_tokens=settings.max_tokens)
     return encoder, tokenizer
@@ -101,4 +114,6 @@ def build_classifier(settings: ModelSettings, *, head_dir: Path | None = None) -
     """The process's classifier: variant built/cached on first use, session opened and warm."""
     encoder, tokenizer = build_encoder(settings)
     head = load_head(head_dir or head_assets_dir())
-    return OnnxClassifier(encoder=encoder, tokenizer=tokenizer, head=head)
+    # The token budget keeps CPU runs in cache; a GPU wants its batches whole.
+    budget = settings.batch_tokens if encoder.provider == "cpu" else None
+    return OnnxClassifier(encoder=encoder, tokenizer=tokenizer, head=head, max_tokens=budget)

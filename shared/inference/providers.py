@@ -8,7 +8,10 @@ never a quiet CPU fallback.
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 from shared.errors import ConfigurationError, ProviderUnavailable
@@ -16,6 +19,7 @@ from shared.errors import ConfigurationError, ProviderUnavailable
 __all__ = [
     "ORT_NAMES",
     "ProviderName",
+    "available_cpus",
     "check_session_providers",
     "resolve_variant",
     "select_providers",
@@ -82,3 +86,19 @@ def resolve_variant(variant: str, provider: ProviderName) -> Literal["fp32", "in
         if variant == known:
             return known
     raise ConfigurationError(f"unknown model variant {variant!r}")
+
+
+def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota.
+
+    In a container with a CPU limit the affinity mask still lists every core of the node;
+    ``cpu.max`` (``"<quota> <period>"`` or ``"max <period>"``) holds the limit.
+    """
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = (cgroup_root / "cpu.max").read_text(encoding="ascii").split()[:2]
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, math.ceil(int(quota) / int(period))))

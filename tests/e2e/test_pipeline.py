@@ -16,11 +16,12 @@ from tests.support.pipeline import make_requests, running_pipeline
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
+@pytest.mark.parametrize("topology", ["split", "chained"])
 def test_a_thousand_requests_yield_exactly_a_thousand_verdicts_in_conversation_order(
-    stack_endpoints: Endpoints, tmp_path: Path
+    stack_endpoints: Endpoints, tmp_path: Path, topology: str
 ) -> None:
     requests = make_requests(1000, conversations=40)
-    with running_pipeline(stack_endpoints, tmp_path) as pipeline:
+    with running_pipeline(stack_endpoints, tmp_path, topology=topology) as pipeline:
         for request in requests:
             pipeline.producer.send(request)
         pipeline.producer.flush()
@@ -41,13 +42,16 @@ def test_a_thousand_requests_yield_exactly_a_thousand_verdicts_in_conversation_o
         assert verdict.action == expected, verdict.request_id
 
 
-@pytest.mark.parametrize("stage", ["detection", "policy", "response"])
+@pytest.mark.parametrize(
+    ("stage", "topology"),
+    [("detection", "split"), ("policy", "split"), ("response", "split"), ("chained", "chained")],
+)
 def test_a_worker_killed_mid_stream_and_restarted_still_yields_one_verdict_per_request(
-    stack_endpoints: Endpoints, tmp_path: Path, stage: str
+    stack_endpoints: Endpoints, tmp_path: Path, stage: str, topology: str
 ) -> None:
     requests = make_requests(3000, conversations=60, prefix=f"kill-{stage}")
     rng = random.Random(7)
-    with running_pipeline(stack_endpoints, tmp_path, batch_max=32) as pipeline:
+    with running_pipeline(stack_endpoints, tmp_path, batch_max=32, topology=topology) as pipeline:
         for request in requests:
             pipeline.producer.send(request)
         pipeline.producer.flush()

@@ -15,6 +15,7 @@ from shared.broker import client_config
 from shared.client import RequestProducer, VerdictReader
 from shared.clock import utcnow
 from shared.launch import (
+    TOPOLOGIES,
     WorkerProcess,
     register_targets,
     start_worker,
@@ -99,8 +100,9 @@ def running_pipeline(
     classifier: str = "none",
     batch_max: int = 64,
     extra_env: Mapping[str, str] | None = None,
+    topology: str = "split",
 ) -> Iterator[RunningPipeline]:
-    """Fresh topics, the three workers (as processes), a producer; everything removed after.
+    """Fresh topics, the topology's workers (as processes), a producer; everything removed after.
 
     Ready workers are listed in ``<tmp_path>/state/prometheus/targets.json`` for a
     Prometheus that discovers them there; ``extra_env`` goes on top of the workers' env.
@@ -125,9 +127,7 @@ def running_pipeline(
         **(extra_env or {}),
     }
     log_dir = tmp_path / "logs"
-    workers = {
-        s: start_worker(s, env=env, log_dir=log_dir) for s in ("detection", "policy", "response")
-    }
+    workers = {s: start_worker(s, env=env, log_dir=log_dir) for s in TOPOLOGIES[topology]}
     producer = RequestProducer(
         base_config=client_config(KafkaSettings(), endpoints.kafka_bootstrap), topic=topics.requests
     )

@@ -52,6 +52,26 @@ def test_batched_equals_unbatched_fp32(fp32_classifier: OnnxClassifier) -> None:
     assert np.abs(together - alone).max() < 1e-4
 
 
+def test_parallel_runs_score_like_one_run_at_a_time(fp32_classifier: OnnxClassifier) -> None:
+    # Two runs at once, one thread each, over batches cut to a small token budget: the same
+    # numbers as the whole batch on one session run (fp32 is exact; see above).
+    settings = ModelSettings(variant="fp32", provider="cpu", parallel_runs=2, batch_tokens=32)
+    parallel = build_classifier(settings)
+    encoder = parallel._encoder
+    assert encoder.parallel == 2 and encoder.solo is not None
+    assert encoder.solo.get_session_options().intra_op_num_threads == 1
+    sequential = build_classifier(
+        ModelSettings(variant="fp32", provider="cpu", parallel_runs=1, batch_tokens=100_000)
+    )
+    assert sequential._encoder.pool is None
+    texts = TEXTS * 5
+    expected = sequential.score_texts(texts)
+    assert np.abs(parallel.score_texts(texts) - expected).max() < 1e-4
+    assert np.abs(fp32_classifier.score_texts(texts) - expected).max() < 1e-4
+    # one short text cannot be split: it runs on the main session, threads per operator
+    assert np.abs(parallel.score_texts(TEXTS[1:2]) - expected[1:2]).max() < 1e-4
+
+
 def test_batched_close_to_unbatched_int8(classifier: OnnxClassifier) -> None:
     # Dynamic int8 quantises activations per batch tensor, so batch-mates move scores slightly
     # (measured up to 0.06 on these texts; fp32 is exact, see above).

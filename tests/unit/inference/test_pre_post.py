@@ -10,6 +10,7 @@ import pytest
 
 from shared.errors import ConfigurationError
 from shared.inference.assets import load_encoder_assets
+from shared.inference.core import spread
 from shared.inference.post import load_head, load_thresholds, max_over_windows, sigmoid
 from shared.inference.pre import TextTokenizer, Window, pack_batches
 
@@ -93,3 +94,38 @@ def test_windows_of_a_long_text_carry_their_character_spans(tokenizer: TextToken
         # the span re-tokenises to the window's own tokens
         (again,) = tokenizer.windows([piece])
         assert again.ids == w.ids
+
+
+def _windows(lengths: list[int]) -> list[Window]:
+    return [Window(i, tuple(range(1, n + 1))) for i, n in enumerate(lengths)]
+
+
+def test_a_token_budget_caps_rows_times_width_and_keeps_every_window_once() -> None:
+    lengths = [30, 8, 8, 8, 8, 8, 5, 5, 70, 3]
+    batches = pack_batches(_windows(lengths), max_batch=64, max_tokens=32)
+    for b in batches:
+        rows, width = b.input_ids.shape
+        assert rows * width <= 32 or rows == 1, (rows, width)
+    # the 70-token window is longer than the budget: it runs alone, not cut
+    assert batches[0].input_ids.shape == (1, 70)
+    assert sorted(int(i) for b in batches for i in b.text_index) == list(range(len(lengths)))
+    widths = [b.input_ids.shape[1] for b in batches]
+    assert widths == sorted(widths, reverse=True), "longest first, so padding stays small"
+    assert [b.input_ids.shape for b in batches] == [(1, 70), (1, 30), (4, 8), (4, 8)]
+
+
+def test_without_a_budget_only_the_row_cap_applies() -> None:
+    batches = pack_batches(_windows([40] * 5), max_batch=2)
+    assert [b.input_ids.shape for b in batches] == [(2, 40), (2, 40), (1, 40)]
+
+
+def test_spread_splits_the_largest_batches_until_every_run_has_work() -> None:
+    (one,) = pack_batches(_windows([6, 6, 6, 6, 6]), max_batch=8)
+    parts = spread([one], 2)
+    assert [len(p) for p in parts] == [3, 2]
+    assert np.concatenate([p.text_index for p in parts]).tolist() == one.text_index.tolist()
+    assert np.array_equal(np.concatenate([p.input_ids for p in parts]), one.input_ids)
+    assert [len(p) for p in spread([one], 4)] == [1, 1, 1, 2]
+    single = pack_batches(_windows([6]), max_batch=8)
+    assert [len(p) for p in spread(single, 2)] == [1], "a single row cannot be split"
+    assert len(spread(pack_batches(_windows([6] * 4), max_batch=1), 2)) == 4, "enough already"

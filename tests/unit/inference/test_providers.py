@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from shared.errors import ConfigurationError, ProviderUnavailable
-from shared.inference.providers import check_session_providers, resolve_variant, select_providers
+from shared.inference.providers import (
+    available_cpus,
+    check_session_providers,
+    resolve_variant,
+    select_providers,
+)
 
 CPU = ["CPUExecutionProvider"]
 GPU = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -43,3 +51,12 @@ def test_variant_auto_follows_the_provider() -> None:
     assert resolve_variant("fp32", "cuda") == "fp32"
     with pytest.raises(ConfigurationError):
         resolve_variant("int4", "cpu")
+
+
+def test_available_cpus_honours_a_cgroup_cpu_limit(tmp_path: Path) -> None:
+    cores = len(os.sched_getaffinity(0))
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert available_cpus(tmp_path) == min(cores, 2)  # 1.5 CPUs: two runs, rounded up
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert available_cpus(tmp_path) == cores
+    assert available_cpus(tmp_path / "missing") == cores

@@ -1,0 +1,3 @@
+"""Chained worker: detection → policy → response in one process, one transaction per batch."""
+
+__all__: list[str] = []
