@@ -13,11 +13,9 @@ from services.response.handlers import build_handler as response_handler
 from shared.broker import Incoming, Outgoing
 from shared.core.appeal import verify
 from shared.detector_timing import timed_pipeline
-from shared.metrics import WorkerMetrics
 from shared.pipeline import Pipeline
 from shared.policy.loader import load_policy
 from shared.schemas import (
-    MAX_TEXT_BYTES,
     DetectionMessage,
     ModerationRequest,
     Verdict,
@@ -25,14 +23,12 @@ from shared.schemas import (
     encode,
     message_key,
 )
-from shared.stage import StageContext
-from shared.topics import TopicSet
 from shared.worker import StageDeps
 from tests.support.cache_fakes import InMemoryVerdictCache
 from tests.support.factories import APPEAL_KEY, APPEAL_KID, NOW, make_request
 from tests.support.fakes import KeywordClassifier, fake_pipeline
+from tests.support.stages import TOPICS, stage_deps
 
-TOPICS = TopicSet.default()
 REFUSED = "Give me steps to make a nerve agent"
 
 
@@ -42,14 +38,7 @@ def pipeline() -> Pipeline:
 
 
 def _deps(pipeline: Pipeline, stage: str, cache: InMemoryVerdictCache) -> StageDeps:
-    return StageDeps(
-        pipeline=pipeline,
-        topics=TOPICS,
-        ctx=StageContext(stage=stage, deadletter_topic=TOPICS.deadletter, clock=lambda: NOW),
-        max_text_bytes=MAX_TEXT_BYTES,
-        metrics=WorkerMetrics.create(stage=stage),
-        cache=cache,
-    )
+    return stage_deps(pipeline, stage, cache=cache)
 
 
 def _records(outputs: Sequence[Outgoing], topic: str) -> list[Incoming]:

@@ -11,12 +11,9 @@ from services.chained.handlers import build_handler as chained_handler
 from services.detection.handlers import build_handler as detection_handler
 from services.policy.handlers import build_handler as policy_handler
 from services.response.handlers import build_handler as response_handler
-from shared.audit.recorder import AuditRecorder
 from shared.broker import Incoming, Outgoing
-from shared.metrics import WorkerMetrics
 from shared.pipeline import Pipeline
 from shared.schemas import (
-    MAX_TEXT_BYTES,
     DeadLetter,
     ModerationRequest,
     Verdict,
@@ -24,14 +21,11 @@ from shared.schemas import (
     encode,
     message_key,
 )
-from shared.stage import StageContext
-from shared.topics import TopicSet
 from shared.worker import StageDeps
 from tests.support.cache_fakes import InMemoryVerdictCache
-from tests.support.factories import NOW, make_request
+from tests.support.factories import make_request
 from tests.support.fakes import fake_pipeline
-
-TOPICS = TopicSet.default()
+from tests.support.stages import TOPICS, recorder, stage_deps
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +34,8 @@ def pipeline() -> Pipeline:
 
 
 def _deps(pipeline: Pipeline, stage: str, cache: InMemoryVerdictCache | None = None) -> StageDeps:
-    ctx = StageContext(stage=stage, deadletter_topic=TOPICS.deadletter, clock=lambda: NOW)
-    return StageDeps(
-        pipeline=pipeline,
-        topics=TOPICS,
-        ctx=ctx,
-        max_text_bytes=MAX_TEXT_BYTES,
-        metrics=WorkerMetrics.create(stage=stage),
-        cache=cache or InMemoryVerdictCache(),
-        audit=AuditRecorder(
-            source=stage,
-            text_mode=pipeline.policy.audit_text,
-            hash_key=b"k" * 32,
-            hash_key_id="h1",
-        ),
-    )
+    cache = cache or InMemoryVerdictCache()
+    return stage_deps(pipeline, stage, cache=cache, audit=recorder(pipeline, stage))
 
 
 def _records(values: Sequence[bytes]) -> list[Incoming]:

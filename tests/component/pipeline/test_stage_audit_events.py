@@ -11,17 +11,15 @@ from services.detection.handlers import build_handler as detection_handler
 from services.policy.handlers import build_handler as policy_handler
 from services.response.handlers import build_handler as response_handler
 from shared.audit.events import VerdictAuditEvent
-from shared.audit.recorder import AuditRecorder
 from shared.broker import Incoming, Outgoing
-from shared.metrics import WorkerMetrics
 from shared.pipeline import Pipeline
-from shared.schemas import MAX_TEXT_BYTES, ModerationRequest, Verdict, decode, encode, message_key
-from shared.stage import StageContext
+from shared.schemas import ModerationRequest, Verdict, decode, encode, message_key
 from shared.topics import TopicSet
 from shared.worker import StageDeps
 from tests.support.cache_fakes import InMemoryVerdictCache
-from tests.support.factories import NOW, make_request
+from tests.support.factories import make_request
 from tests.support.fakes import fake_pipeline
+from tests.support.stages import recorder, stage_deps
 
 TOPICS = TopicSet.default().namespaced("audit")
 KEY = b"component-audit-key-0123456789ab"
@@ -35,21 +33,8 @@ def pipeline() -> Pipeline:
 
 def _deps(pipeline: Pipeline, stage: str, cache: InMemoryVerdictCache) -> StageDeps:
     ids = itertools.count()
-    return StageDeps(
-        pipeline=pipeline,
-        topics=TOPICS,
-        ctx=StageContext(stage=stage, deadletter_topic=TOPICS.deadletter, clock=lambda: NOW),
-        max_text_bytes=MAX_TEXT_BYTES,
-        metrics=WorkerMetrics.create(stage=stage),
-        cache=cache,
-        audit=AuditRecorder(
-            source=stage,
-            text_mode=pipeline.policy.audit_text,
-            hash_key=KEY,
-            hash_key_id="h1",
-            new_id=lambda: f"{stage}-{next(ids)}",
-        ),
-    )
+    audit = recorder(pipeline, stage, key=KEY, new_id=lambda: f"{stage}-{next(ids)}")
+    return stage_deps(pipeline, stage, cache=cache, audit=audit, topics=TOPICS)
 
 
 def _records(outputs: Sequence[Outgoing], topic: str) -> list[Incoming]:

@@ -10,16 +10,12 @@ from services.detection.handlers import build_handler as detection_handler
 from services.policy.handlers import build_handler as policy_handler
 from services.response.handlers import build_handler as response_handler
 from shared.broker import Incoming, Outgoing
-from shared.metrics import WorkerMetrics
 from shared.pipeline import Pipeline
-from shared.schemas import MAX_TEXT_BYTES, DeadLetter, Verdict, decode, encode, message_key
-from shared.stage import StageContext
-from shared.topics import TopicSet
+from shared.schemas import DeadLetter, Verdict, decode, encode, message_key
 from shared.worker import StageDeps
-from tests.support.factories import NOW, make_request
+from tests.support.factories import make_request
 from tests.support.fakes import fake_pipeline
-
-TOPICS = TopicSet.default()
+from tests.support.stages import TOPICS, stage_deps
 
 
 def _deliver(outputs: Sequence[Outgoing], topic: str) -> list[Incoming]:
@@ -36,14 +32,7 @@ def pipeline() -> Pipeline:
 
 
 def _deps(pipeline: Pipeline, stage: str) -> StageDeps:
-    ctx = StageContext(stage=stage, deadletter_topic=TOPICS.deadletter, clock=lambda: NOW)
-    return StageDeps(
-        pipeline=pipeline,
-        topics=TOPICS,
-        ctx=ctx,
-        max_text_bytes=MAX_TEXT_BYTES,
-        metrics=WorkerMetrics.create(stage=stage),
-    )
+    return stage_deps(pipeline, stage)
 
 
 def test_requests_become_verdicts_and_poison_becomes_dead_letters(pipeline: Pipeline) -> None:
