@@ -61,6 +61,9 @@ class MixItem:
     request: ModerationRequest
 
 
+_DIGITS_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+
+
 def make_mix(
     n: int,
     *,
@@ -81,6 +84,8 @@ def make_mix(
     rng = random.Random(seed)
     kinds = [k for k in weights if weights[k] > 0]
     drawn = rng.choices(kinds, weights=[weights[k] for k in kinds], k=n)
+    # Letters only in the text: a run id of hex digits can read as a phone number.
+    tag = run_id.translate(_DIGITS_TO_LETTERS)
     items = []
     for i, kind in enumerate(drawn):
         template = rng.choice(TEMPLATES[kind])
@@ -90,7 +95,7 @@ def make_mix(
                 request=ModerationRequest(
                     request_id=f"{prefix}-{run_id}-{i:07d}",
                     tenant_id=tenant_id,
-                    text=f"{template} (ref {prefix}-{run_id}-{i})",
+                    text=f"{template} (ref {prefix}-{tag}-{i})",
                     conversation_id=f"{prefix}-{run_id}-c{i % max(1, conversations)}",
                     submitted_at=now,
                 ),

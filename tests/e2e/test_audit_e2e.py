@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from shared.audit.verify import verify_topic
 from shared.stack.models import Endpoints
 from tests.support.audit import audit_rows, document_of, drop_chains, running_sink, wait_for_rows
+from tests.support.factories import text_tag
 from tests.support.pipeline import RunningPipeline, make_requests, running_pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -42,7 +42,7 @@ def test_every_verdict_has_exactly_one_audit_event_and_no_text_is_stored(
 ) -> None:
     url = stack_endpoints.postgres_url
     assert url is not None
-    run = uuid.uuid4().hex[:8]  # fresh texts: the test Redis outlives one test
+    run = text_tag()  # fresh texts: the test Redis outlives one test
     first = [
         r.model_copy(update={"text": f"{r.text} [{run}]"})
         for r in make_requests(40, conversations=8, prefix="a1")

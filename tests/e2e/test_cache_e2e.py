@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from shared.stack.models import Endpoints
+from tests.support.factories import text_tag
 from tests.support.pipeline import make_requests, running_pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 def test_a_repeated_round_is_answered_from_the_cache(
     stack_endpoints: Endpoints, tmp_path: Path
 ) -> None:
-    run = uuid.uuid4().hex[:8]  # fresh texts: the test Redis outlives one test
+    run = text_tag()  # fresh texts: the test Redis outlives one test
     first = [
         r.model_copy(update={"text": f"{r.text} [{run}]"})
         for r in make_requests(60, conversations=6, prefix="c1")

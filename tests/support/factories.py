@@ -7,6 +7,7 @@ Every factory takes keyword overrides so a test states only what it is about::
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -162,3 +163,13 @@ class FakeRecheck:
     def __call__(self, text: str) -> Action:
         self.seen.append(text)
         return "allow" if text in self.allow else self.default
+
+
+_DIGITS_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+
+
+def text_tag(length: int = 8) -> str:
+    """A random tag that makes texts unique per test run, in letters only: a tag of hex
+    digits can read as a phone number (``(40312345-13)``) and turn a benign text into a
+    ``redact``."""
+    return uuid.uuid4().hex[:length].translate(_DIGITS_TO_LETTERS)

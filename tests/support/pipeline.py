@@ -27,6 +27,7 @@ from shared.schemas import DeadLetter, ModerationRequest, Verdict, decode
 from shared.settings import KafkaSettings
 from shared.stack.models import Endpoints
 from shared.topics import TopicSet
+from tests.support.factories import text_tag
 
 __all__ = ["RunningPipeline", "make_requests", "running_pipeline"]
 
@@ -151,7 +152,7 @@ def make_requests(n: int, *, conversations: int = 20, prefix: str = "r") -> list
         "Summarise the plot of Hamlet.",
     )
     now = utcnow()
-    run = uuid.uuid4().hex[:8]  # unique texts per call: no verdict cached by an earlier test
+    run = text_tag()  # unique texts per call: no verdict cached by an earlier test
     return [
         ModerationRequest(
             request_id=f"{prefix}-{i:06d}",
