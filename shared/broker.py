@@ -44,7 +44,6 @@ is abandoned (aborted by the coordinator or the successor) and the loop exits.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import functools
 import json
@@ -234,10 +233,6 @@ class TransactionalLoop:
         self._stop = threading.Event()
         self._stop_deadline: float | None = None
         self._in_transaction = False
-        #: The commit in flight (committed on ``_committer`` while the next batch is handled),
-        #: with the batch's size and handler seconds for the observer.
-        self._pending: tuple[concurrent.futures.Future[None], int, float] | None = None
-        self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="commit")
         #: Clients ("producer", "consumer") with a call left running on a helper thread:
         #: never called again in this process.
         self._stuck: set[str] = set()
@@ -294,10 +289,7 @@ class TransactionalLoop:
                 batch = [_incoming(m) for m in self._next_batch() if self._usable(m)]
                 if batch:
                     self._process(batch)
-                elif self._pending is not None:
-                    self._settle()  # idle: see the commit in flight through
                 self._report_lag()
-            self._settle()
         except _Abandoned as exc:
             log.warning(
                 "stop requested during %s: the batch in hand is not committed; it is redone "
@@ -313,9 +305,7 @@ class TransactionalLoop:
             log.error("Kafka client failed, exiting for a restart: %s", exc)
             raise TransactionalFailure(str(exc)) from exc
         finally:
-            self._settle_quietly()
             self._shutdown()
-            self._committer.shutdown(wait=False)
 
     def _next_batch(self) -> list[Message]:
         """Adaptive batching: take what is already fetched, else block for the first record.
@@ -353,28 +343,13 @@ class TransactionalLoop:
         return False
 
     def _process(self, batch: Sequence[Incoming]) -> None:
-        """Handle one batch, then publish its outputs and offsets in one transaction.
-
-        Commits are pipelined: the transaction's commit runs on ``_committer`` while the next
-        batch is consumed and handled, so the handler's CPU work overlaps the wait for the
-        broker. The next transaction begins only after that commit has succeeded
-        (:meth:`_settle`); if it was aborted instead, every owned partition is rewound to its
-        committed offset and the batch handled meanwhile is dropped: it is consumed and
-        handled again, as is the aborted one. Still one transaction open at a time, and the
-        outputs of a batch are published only in the transaction that commits its offsets.
-        """
+        """Handle and commit one batch; on an abortable error, abort and rewind to redo it."""
         started = time.perf_counter()
-        try:
-            outputs = self._handler(batch)
-        except BaseException:
-            self._settle_quietly()
-            raise
-        handled_s = time.perf_counter() - started
-        if not self._settle():
-            return  # the previous batch was aborted and rewound: this one comes again
         self._producer.begin_transaction()  # local state only: never blocks
         self._in_transaction = True
         try:
+            outputs = self._handler(batch)
+            handled_s = time.perf_counter() - started
             for out in outputs:
                 self._produce(out)
             offsets = self._next_offsets(batch)
@@ -384,62 +359,27 @@ class TransactionalLoop:
                 "send_offsets_to_transaction",
                 lambda timeout: self._producer.send_offsets_to_transaction(offsets, group, timeout),
             )
+            self._retry("producer", "commit_transaction", self._producer.commit_transaction)
+            self._in_transaction = False
         except KafkaException as exc:
-            self._abort_and_rewind(exc, len(batch))
+            if not _abortable(exc):
+                raise
+            log.warning(
+                "transaction of %d records aborted (%s); rewinding to the committed offsets",
+                len(batch),
+                exc,
+            )
+            self._retry("producer", "abort_transaction", self._producer.abort_transaction)
+            self._in_transaction = False
+            self._rewind()
             return
         except (TransactionalFailure, _Abandoned):
             raise
         except BaseException:
             self._abort_quietly(self._call_timeout_s)
             raise
-        commit = self._committer.submit(
-            self._retry, "producer", "commit_transaction", self._producer.commit_transaction
-        )
-        self._pending = (commit, len(batch), handled_s)
-
-    def _settle(self) -> bool:
-        """Wait for the commit in flight; False when it was aborted (and the input rewound)."""
-        if self._pending is None:
-            return True
-        commit, size, handled_s = self._pending
-        self._pending = None
-        try:
-            while True:  # in slices, so signal handlers run on this thread meanwhile
-                try:
-                    commit.result(timeout=_TICK_S)
-                    break
-                except concurrent.futures.TimeoutError:
-                    continue
-            self._in_transaction = False
-        except KafkaException as exc:
-            self._abort_and_rewind(exc, size)
-            return False
-        except (TransactionalFailure, _Abandoned):
-            raise
-        except BaseException:
-            self._abort_quietly(self._call_timeout_s)
-            raise
         if self._observer is not None:
-            self._observer(size, handled_s)
-        return True
-
-    def _settle_quietly(self) -> None:
-        """On the way out: the commit in flight finishes (or fails) before anything else."""
-        with contextlib.suppress(BaseException):
-            self._settle()
-
-    def _abort_and_rewind(self, exc: KafkaException, size: int) -> None:
-        """An abortable error: abort, rewind to the committed offsets; anything else re-raises."""
-        if not _abortable(exc):
-            raise exc
-        log.warning(
-            "transaction of %d records aborted (%s); rewinding to the committed offsets",
-            size,
-            exc,
-        )
-        self._retry("producer", "abort_transaction", self._producer.abort_transaction)
-        self._in_transaction = False
-        self._rewind()
+            self._observer(len(batch), handled_s)
 
     def _produce(self, out: Outgoing) -> None:
         while True:
