@@ -30,7 +30,7 @@ UNSAFE = "unsafe"
 
 
 class OnnxClassifier:
-    """MiniLM-L6 encoder + calibrated head; one instance (one session) per process."""
+    """MiniLM-L6 encoder + calibrated head; one instance (one ``Encoder``) per process."""
 
     def __init__(
         self,

@@ -1,7 +1,8 @@
-"""The inference core: one ONNX Runtime session for the encoder, opened once per process.
+"""The inference core: the encoder's ONNX Runtime session(s), opened once per process.
 
 ``open_session`` picks the providers from settings, opens the cached variant with full graph
-optimisation, checks that the requested provider really engaged, and warms the session up.
+optimisation, checks that the requested provider really engaged, and warms the session up;
+on a CPU with ``parallel_runs`` > 1 it also opens a one-thread session for parallel runs.
 ``Encoder.embed`` runs padded batches; ``InferenceSession.run`` is thread-safe, so one
 ``Encoder`` serves every thread of the process.
 """
