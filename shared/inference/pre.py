@@ -50,11 +50,12 @@ class Batch:
         return len(self.text_index)
 
     def split(self, rows: int) -> list[Batch]:
-        """This batch as consecutive pieces of at most ``rows`` rows (same width)."""
+        """This batch as consecutive pieces of at most ``rows`` rows (at least one; same width)."""
+        step = max(1, rows)
         return [
-            Batch(self.input_ids[a : a + rows], self.attention_mask[a : a + rows],
-                  self.text_index[a : a + rows])
-            for a in range(0, len(self), max(1, rows))
+            Batch(self.input_ids[a : a + step], self.attention_mask[a : a + step],
+                  self.text_index[a : a + step])
+            for a in range(0, len(self), step)
         ]  # fmt: skip
 
 

@@ -129,3 +129,10 @@ def test_spread_splits_the_largest_batches_until_every_run_has_work() -> None:
     single = pack_batches(_windows([6]), max_batch=8)
     assert [len(p) for p in spread(single, 2)] == [1], "a single row cannot be split"
     assert len(spread(pack_batches(_windows([6] * 4), max_batch=1), 2)) == 4, "enough already"
+
+
+def test_split_keeps_at_least_one_row_per_piece() -> None:
+    (batch,) = pack_batches(_windows([200, 200, 200]), max_batch=8)
+    # a budget below one window's width (e.g. 256 tokens for a 512-token window) still runs it
+    assert [len(p) for p in batch.split(0)] == [1, 1, 1]
+    assert [len(p) for p in batch.split(2)] == [2, 1]
