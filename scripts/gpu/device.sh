@@ -10,6 +10,13 @@
 #   finetune  LoRA fine-tune + leave-group-out transfer test  -> $OUT/ft/
 #   ort       install onnxruntime-gpu, check the CUDA provider
 #   bench     build fp16, clearpath bench model on CUDA (and TensorRT), classify on CUDA
+#   explore   ONNX Runtime CUDA settings on random weights (scripts/gpu/explore.py); carries
+#             only .gpu/ort and .gpu/exp (MiniLM's config.json), so it fits one call
+#   stage     unpack whatever this call carried (ORT, wheels, Kafka's jars, the encoder, Redis,
+#             a JRE; each once) -- `clearpath bench e2e` needs ~200 MB, so four calls on the
+#             warm machine stage it: .gpu/ort | .gpu/whl .gpu/e2e-deps | .gpu/w .gpu/e2e-model
+#             | .gpu/e2e-jre (scripts/gpu/prepare.sh --e2e builds the last three)
+#   e2e       clearpath bench e2e on CUDA, split then chained topology -> $OUT/e2e-*.json
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/clearpath-gpu-out}
@@ -86,8 +93,40 @@ bench)
     --seq-lens 32 --seconds 1 > "$OUT/tensorrt.txt" 2>&1 || echo "tensorrt exit $?" >> "$OUT/tensorrt.txt"
   tail -5 "$OUT/tensorrt.txt"
   ;;
+explore)
+  $PY -c "import tarfile, sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" .gpu/ort/*.tar.xz "$SITE"
+  gpu_env
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+  $PY scripts/gpu/explore.py --config .gpu/exp/config.json --budget "${BUDGET:-330}" --torch \
+    2>&1 | tee "$OUT/explore.jsonl"
+  ;;
+stage)
+  once() { [ -e "/tmp/staged-$1" ] || { "${@:2}" && touch "/tmp/staged-$1"; }; }
+  untar() { $PY -c "import tarfile, sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$@"; }
+  [ -f .gpu/ort/onnxruntime-gpu.tar.xz ] && once ort untar .gpu/ort/onnxruntime-gpu.tar.xz "$SITE"
+  [ -d .gpu/whl ] && once whl $PY -m pip install -q --no-index --no-deps --no-compile \
+    --target "$SITE" .gpu/whl/*.whl
+  [ -f .gpu/e2e-deps/kafka-jars.tar ] && once jars untar .gpu/e2e-deps/kafka-jars.tar /
+  [ -f .gpu/w/minilm/model.safetensors ] && once encoder prep_encoder
+  [ -f .gpu/e2e-model/redis.tar.xz ] && once redis untar .gpu/e2e-model/redis.tar.xz /
+  [ -f .gpu/e2e-jre/jre.tar.xz ] && once jre untar .gpu/e2e-jre/jre.tar.xz /
+  ls /tmp/staged-* ; df -h /tmp | tail -1
+  ;;
+e2e)
+  gpu_env
+  export PATH="/opt/cp-jre/bin:/opt/cp-redis/bin:$PATH" CLEARPATH_MODEL__PROVIDER=cuda
+  export CLEARPATH_STACK__STATE_DIR=/tmp/clearpath-state XDG_CACHE_HOME=/root/.cache
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+  nproc | tee -a "$OUT/gpu.txt"
+  for topology in ${TOPOLOGIES:-split chained}; do
+    clearpath bench e2e --json --topology "$topology" --messages "${MESSAGES:-10000}" \
+      > "$OUT/e2e-$topology.json" 2> "$OUT/e2e-$topology.log" || echo "e2e $topology exit $?"
+    tail -3 "$OUT/e2e-$topology.log"
+    head -c 700 "$OUT/e2e-$topology.json"; echo
+  done
+  ;;
 *)
-  echo "usage: $0 finetune|ort|bench" >&2
+  echo "usage: $0 finetune|ort|bench|explore|stage|e2e" >&2
   exit 2
   ;;
 esac

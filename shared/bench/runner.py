@@ -41,6 +41,8 @@ __all__ = ["BenchOptions", "run_bench"]
 
 #: The open loop's reader polls often, so its arrival stamps (visible latency) are close.
 _OPEN_POLL_S = 0.02
+#: What the benchmark needs of the local stack (Kafka and Redis); nothing else runs beside it.
+BENCH_SERVICES = ("kafka", "redis")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +77,10 @@ def run_bench(
         }
     )
     stack = LocalStack(settings, progress=progress)
-    was_running = stack.status().running
+    status = stack.status()
+    was_running = status.kafka.running and status.redis.running
     progress("starting the stack (Kafka, Redis)…")
-    endpoints = stack.up()
+    endpoints = stack.up(services=BENCH_SERVICES)
     run_id = uuid.uuid4().hex[:8]
     topics = TopicSet.default().namespaced(f"bench{run_id}")
     naive_in, naive_out, warmup = (
@@ -135,7 +138,7 @@ def run_bench(
         kafka_admin.delete_topics(endpoints.kafka_bootstrap, all_topics)
         if not options.keep_stack and not was_running:
             progress("stopping the stack…")
-            stack.down()
+            stack.down(services=BENCH_SERVICES)
     return BenchResult(
         closed=closed,
         model_only=model,

@@ -121,8 +121,17 @@ class LocalStack:
     def external_postgres(self) -> str | None:
         return self.settings.postgres.url
 
-    def up(self) -> Endpoints:
-        """Start what is not running, wait until healthy, create the topics; the endpoints."""
+    def up(self, services: Collection[str] = SERVICES) -> Endpoints:
+        """Start what is not running, wait until healthy, create the topics; the endpoints.
+
+        ``services`` names what to bring up beyond Kafka and Redis, which everything else
+        uses and which always come up: the benchmark asks for those two alone, so that an
+        idle PostgreSQL, Prometheus scrapes and the gateway take no CPU from what it measures.
+        A service left out is neither started nor stopped, and its endpoint is None.
+        """
+        unknown = set(services) - set(SERVICES)
+        if unknown:
+            raise ValueError(f"unknown services {sorted(unknown)}; known: {SERVICES}")
         with file_lock(self._lock_file):
             ports = Ports.load(self._ports_file)
             kafka_pid = redis_pid = postgres_pid = None
@@ -130,9 +139,9 @@ class LocalStack:
                 kafka_pid, ports = self._start_kafka(ports)
             if self.external_redis is None:
                 redis_pid, ports = self._start_redis(ports)
-            if self.external_postgres is None:
+            if "postgres" in services and self.external_postgres is None:
                 postgres_pid, ports = self._start_postgres(ports)
-            endpoints = self._endpoints(ports)
+            endpoints = self._endpoints(ports, postgres="postgres" in services)
             client = kafka_admin.client_config(self.settings.kafka) if self.external_kafka else {}
             self._await(
                 "Redis",
@@ -148,11 +157,13 @@ class LocalStack:
                 node=self.kafka,
                 external=self.external_kafka,
             )
-            self._up_postgres(endpoints, ports, postgres_pid)
-            # Started last: it only observes, and a failed Kafka or Redis stops `up` first.
-            endpoints = self._up_prometheus(ports, endpoints)
+            if "postgres" in services:
+                self._up_postgres(endpoints, ports, postgres_pid)
+            if "prometheus" in services:
+                # Started last: it only observes, and a failed Kafka or Redis stops `up` first.
+                endpoints = self._up_prometheus(ports, endpoints)
         self._create_topics(endpoints.kafka_bootstrap, client)
-        if self.settings.stack.gateway:
+        if self.settings.stack.gateway and "gateway" in services:
             with file_lock(self._lock_file):
                 endpoints = self._up_gateway(endpoints)
         return endpoints
@@ -389,10 +400,12 @@ class LocalStack:
         )
         return replace(endpoints, gateway_url=url)
 
-    def _endpoints(self, ports: Ports) -> Endpoints:
+    def _endpoints(self, ports: Ports, *, postgres: bool = True) -> Endpoints:
         kafka = self.external_kafka or f"{LOOPBACK}:{ports.kafka}"
         redis_url = self.external_redis or RedisNode.url(ports.redis or 0)
-        postgres_url = self.external_postgres or PostgresNode.url(ports.postgres or 0)
+        postgres_url = (
+            (self.external_postgres or PostgresNode.url(ports.postgres or 0)) if postgres else None
+        )
         return Endpoints(kafka_bootstrap=kafka, redis_url=redis_url, postgres_url=postgres_url)
 
     def _await(

@@ -191,6 +191,23 @@ def test_up_starts_once_remembers_ports_and_down_stops_exactly_ours(
     assert after.kafka_bootstrap == first.kafka_bootstrap  # remembered for the next start
 
 
+def test_up_of_kafka_and_redis_alone_starts_and_stops_nothing_else(
+    tmp_path: Path, fake_stack: dict[str, Any]
+) -> None:
+    # What the benchmark asks for: no PostgreSQL, Prometheus or gateway beside what it times.
+    stack = LocalStack(_settings(tmp_path / "state", gateway=True), topics=())
+    endpoints = stack.up(services=("kafka", "redis"))
+    assert [name for name, _ in fake_stack["started"]] == ["kafka", "redis"]
+    assert endpoints.postgres_url is None and endpoints.prometheus_url is None
+    assert endpoints.gateway_url is None and fake_stack["migrated"] == []
+    status = stack.status()
+    assert status.kafka.running and status.redis.running
+    assert status.postgres is not None and not status.postgres.running
+    assert stack.down(services=("kafka", "redis")) == ("kafka", "redis")
+    with pytest.raises(ValueError, match="unknown services"):
+        stack.up(services=("kafka", "redis", "grafana"))
+
+
 def test_down_ignores_a_pid_file_naming_a_foreign_process(
     tmp_path: Path, fake_stack: dict[str, Any]
 ) -> None:
