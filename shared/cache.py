@@ -20,12 +20,11 @@ from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 import redis
-from pydantic import ValidationError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from shared.circuit import CircuitBreaker
-from shared.core.cached_verdict import CachedVerdict
+from shared.core.cached_verdict import CachedEntry, CachedVerdict
 from shared.endpoints import redis_url
 from shared.metrics import WorkerMetrics
 from shared.settings import CacheSettings, Settings
@@ -92,6 +91,13 @@ class VerdictCache(Protocol):
         """
         ...
 
+    def get_entries(
+        self, keys: Sequence[str | None], *, texts: Sequence[str] | None = None
+    ) -> list[CachedEntry | None]:
+        """:meth:`get_many` for the workers' hot path: the stored documents, validated only if
+        something asks for :attr:`CachedEntry.model` (see :mod:`shared.core.cached_verdict`)."""
+        ...
+
     def put_many(self, items: Sequence[tuple[str, CachedVerdict]]) -> None: ...
 
     def close(self) -> None: ...
@@ -106,6 +112,12 @@ class NullVerdictCache:
     def get_many(
         self, keys: Sequence[str | None], *, texts: Sequence[str] | None = None
     ) -> list[CachedVerdict | None]:
+        self._observer.lookups("bypass", len(keys))
+        return [None] * len(keys)
+
+    def get_entries(
+        self, keys: Sequence[str | None], *, texts: Sequence[str] | None = None
+    ) -> list[CachedEntry | None]:
         self._observer.lookups("bypass", len(keys))
         return [None] * len(keys)
 
@@ -160,9 +172,14 @@ class RedisVerdictCache:
     def get_many(
         self, keys: Sequence[str | None], *, texts: Sequence[str] | None = None
     ) -> list[CachedVerdict | None]:
+        return [None if e is None else e.model for e in self.get_entries(keys, texts=texts)]
+
+    def get_entries(
+        self, keys: Sequence[str | None], *, texts: Sequence[str] | None = None
+    ) -> list[CachedEntry | None]:
         if texts is not None and len(texts) != len(keys):
             raise ValueError("texts must match keys one to one")
-        results: list[CachedVerdict | None] = [None] * len(keys)
+        results: list[CachedEntry | None] = [None] * len(keys)
         wanted = [(i, key) for i, key in enumerate(keys) if key is not None]
         self._observer.lookups("bypass", len(keys) - len(wanted))
         if not wanted:
@@ -208,13 +225,11 @@ class RedisVerdictCache:
         self._observer.error(operation)
         log.warning("verdict cache %s failed (%s); breaker %s", operation, exc, self.breaker.state)
 
-    def _decode(self, value: object) -> CachedVerdict | None:
+    def _decode(self, value: object) -> CachedEntry | None:
         if not isinstance(value, bytes | str):
             return None
-        try:
-            return CachedVerdict.decode(value)
-        except ValidationError:
-            return None  # an unreadable entry is a miss; the next verdict overwrites it
+        # An unreadable entry is a miss; the next verdict overwrites it.
+        return CachedEntry.parse(value)
 
 
 def build_cache(

@@ -141,13 +141,30 @@ class WorkerMetrics:
     def observe_cached_verdict(self, verdict: Verdict, *, category: str | None) -> None:
         """Count a verdict published without a decision message (a cache hit): ``category`` is
         the primary category it was decided for."""
+        self.observe_cache_hit(
+            action=verdict.action,
+            profile=verdict.profile,
+            category=category,
+            intent_applied=verdict.intent_applied,
+            total_ms=verdict.timings_ms.get("total"),
+        )
+
+    def observe_cache_hit(
+        self,
+        *,
+        action: str,
+        profile: str,
+        category: str | None,
+        intent_applied: bool,
+        total_ms: float | None,
+    ) -> None:
+        """:meth:`observe_cached_verdict` from a rendered verdict's fields."""
         category = category or "none"
-        self.verdicts.labels(verdict.action, category, verdict.profile).inc()
-        if verdict.intent_applied:
-            self.intent_applied.labels(category, verdict.profile).inc()
-        total_ms = verdict.timings_ms.get("total")
+        self.verdicts.labels(action, category, profile).inc()
+        if intent_applied:
+            self.intent_applied.labels(category, profile).inc()
         if total_ms is not None:
-            self.end_to_end_seconds.labels(verdict.profile).observe(total_ms / 1000)
+            self.end_to_end_seconds.labels(profile).observe(total_ms / 1000)
 
     def observe_kafka_stats(self, client: str, stats: dict[str, Any]) -> None:
         """Broker-level series from librdkafka's statistics: round trip and queue depth."""

@@ -3,10 +3,49 @@
 # fine-tuning set, the encoder in float16, onnxruntime-gpu unpacked with its CUDA kernels
 # pruned to sm_90 (H100/H200), and the Python 3.12 wheels such a machine lacks.
 # Usage: scripts/gpu/prepare.sh [DATASETS]   (default ../shared/datasets)
+#        scripts/gpu/prepare.sh --e2e          also what `device.sh e2e` needs beyond that:
+#   .gpu/e2e-deps/kafka-jars.tar   Kafka's jars and the cached class path, at their paths here
+#   .gpu/e2e-model/redis.tar.xz    this machine's redis-server with the libraries it links
+#   .gpu/e2e-jre/jre.tar.xz        a jlink'ed Java runtime (needs a JDK: jmods)
+# (/root paths: the GPU machine runs commands as root, as this one does.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-DATASETS=${1:-../shared/datasets}
 PY=.venv/bin/python
+if [ "${1:-}" = "--e2e" ]; then
+  mkdir -p .gpu/e2e-deps .gpu/e2e-model .gpu/e2e-jre
+  classpath=$($PY -c 'from pathlib import Path
+from shared.settings import Settings
+from shared.stack.kafka import default_cache_dir, default_deploy_dir, resolve_classpath
+s = Settings().stack
+print(resolve_classpath(version=s.kafka_version, pom=default_deploy_dir() / "kafka" / "pom.xml",
+                        cache_dir=default_cache_dir() / f"kafka-{s.kafka_version}"))')
+  cache=$($PY -c 'from shared.settings import Settings; from shared.stack.kafka import default_cache_dir
+print(default_cache_dir() / f"kafka-{Settings().stack.kafka_version}")')
+  { tr ':' '\n' <<<"$classpath"; echo "$cache/classpath.txt"; echo "$cache/classpath.key"; } |
+    sed 's|^/||' | tar -C / -cf .gpu/e2e-deps/kafka-jars.tar -T -
+  stage=$(mktemp -d)
+  trap 'rm -rf "$stage"' EXIT
+  r="$stage/redis/opt/cp-redis"
+  mkdir -p "$r/bin" "$r/lib" "$r/libexec"
+  cp "$(command -v redis-server)" "$r/libexec/"
+  for l in liblzf.so.1 libjemalloc.so.2 libatomic.so.1; do cp -L "/lib/x86_64-linux-gnu/$l" "$r/lib/"; done
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=/opt/cp-redis/lib exec /opt/cp-redis/libexec/redis-server "$@"\n' \
+    > "$r/bin/redis-server"
+  chmod +x "$r/bin/redis-server"
+  tar -C "$stage/redis" -cJf .gpu/e2e-model/redis.tar.xz opt
+  mkdir -p "$stage/jre/opt"
+  modules=java.base,java.compiler,java.desktop,java.instrument,java.logging,java.management
+  modules+=,java.management.rmi,java.naming,java.net.http,java.prefs,java.rmi,java.scripting
+  modules+=,java.security.jgss,java.security.sasl,java.sql,java.transaction.xa,java.xml
+  modules+=,jdk.crypto.ec,jdk.jfr,jdk.management,jdk.management.agent,jdk.naming.dns,jdk.net
+  modules+=,jdk.unsupported,jdk.zipfs,jdk.security.auth,jdk.security.jgss,jdk.httpserver
+  jlink --add-modules "$modules" --strip-debug --no-man-pages --no-header-files \
+    --output "$stage/jre/opt/cp-jre"
+  tar -C "$stage/jre" -cf - opt | xz -9e -T2 > .gpu/e2e-jre/jre.tar.xz
+  du -sh .gpu/e2e-*/*
+  exit 0
+fi
+DATASETS=${1:-../shared/datasets}
 ORT_GPU=${ORT_GPU:-onnxruntime-gpu==1.31.1}
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 mkdir -p .gpu/ft .gpu/w/minilm .gpu/ort .gpu/whl

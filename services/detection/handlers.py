@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 
 from shared.broker import BatchHandler, Incoming, Outgoing
-from shared.core.cached_verdict import CachedVerdict
+from shared.core.cached_verdict import CachedEntry, render_cached
 from shared.schemas import DetectionMessage, ModerationRequest, encode, message_key
 from shared.stage import run_stage
 from shared.worker import StageDeps
@@ -31,11 +31,11 @@ def _ms(seconds: float) -> float:
 
 
 def _in_order(
-    requests: Sequence[ModerationRequest], cached: Sequence[CachedVerdict | None]
-) -> list[CachedVerdict | None]:
+    requests: Sequence[ModerationRequest], cached: Sequence[CachedEntry | None]
+) -> list[CachedEntry | None]:
     """``cached`` with hits dropped after a miss in the same conversation (see the module)."""
     missed: set[str] = set()
-    kept: list[CachedVerdict | None] = []
+    kept: list[CachedEntry | None] = []
     for request, hit in zip(requests, cached, strict=True):
         conversation = request.conversation_id
         if hit is not None and conversation is not None and conversation in missed:
@@ -53,20 +53,33 @@ def build_handler(deps: StageDeps) -> BatchHandler:
     def process(requests: Sequence[ModerationRequest]) -> list[Outgoing]:
         started = time.perf_counter()
         keys = [pipeline.cache_key(r) for r in requests]
-        cached = _in_order(requests, cache.get_many(keys, texts=[r.text for r in requests]))
+        cached = _in_order(requests, cache.get_entries(keys, texts=[r.text for r in requests]))
         lookup_ms = _ms(time.perf_counter() - started)
         outputs: list[list[Outgoing]] = [[] for _ in requests]
         now = ctx.clock()
         for i, (request, hit) in enumerate(zip(requests, cached, strict=True)):
             if hit is None:
                 continue
-            verdict = pipeline.from_cache(hit, request, now=now, timings_ms={"cache": lookup_ms})
-            deps.metrics.observe_cached_verdict(verdict, category=hit.category)
+            # Straight to JSON (render_cached): the same verdict as pipeline.from_cache.
+            rendered = render_cached(
+                hit,
+                request,
+                now=now,
+                sign_appeal=pipeline.sign_appeal,
+                timings_ms={"cache": lookup_ms},
+            )
+            deps.metrics.observe_cache_hit(
+                action=hit.action,
+                profile=hit.profile,
+                category=hit.category,
+                intent_applied=rendered.doc["intent_applied"],
+                total_ms=rendered.doc["timings_ms"]["total"],
+            )
             key = message_key(request)
-            outputs[i].append(Outgoing(topic=topics.verdicts, key=key, value=encode(verdict)))
+            outputs[i].append(Outgoing(topic=topics.verdicts, key=key, value=rendered.json))
             if audit is not None:
-                event = audit.for_cache_hit(request, verdict, hit.evidence)
-                outputs[i].append(Outgoing(topic=topics.audit, key=key, value=encode(event)))
+                event = audit.cache_hit_json(request, hit, rendered)
+                outputs[i].append(Outgoing(topic=topics.audit, key=key, value=event))
         misses = [i for i, hit in enumerate(cached) if hit is None]
         if misses:
             started = time.perf_counter()

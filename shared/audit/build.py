@@ -11,9 +11,12 @@ import hmac
 import re
 import unicodedata
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
 
 from shared.audit.events import (
+    AUDIT_SCHEMA_VERSION,
     AuditEvidence,
     AuditIntent,
     AuditLexicalHit,
@@ -24,8 +27,12 @@ from shared.audit.events import (
 from shared.core.pii import find_pii, redact
 from shared.schemas import Decision, Detection, ModerationRequest, PiiSpan, Receipt, Verdict
 
+if TYPE_CHECKING:  # cached_verdict imports shared.audit.events: no cycle at run time
+    from shared.core.cached_verdict import CachedEntry, RenderedVerdict
+
 __all__ = [
     "appeal_token_id",
+    "cache_hit_event_json",
     "evidence_of",
     "request_hash",
     "storable",
@@ -165,3 +172,84 @@ def verdict_event(
         decided_at=verdict.decided_at,
         verdict=verdict_snapshot(verdict, mode=mode),
     )
+
+
+def _snapshot_of(doc: dict[str, Any], mode: TextMode) -> dict[str, Any]:
+    """:func:`verdict_snapshot` of a rendered verdict document."""
+    snapshot = dict(doc)
+    receipt = snapshot.get("receipt")
+    if mode == "none":
+        snapshot.pop("redacted_text", None)
+        if receipt is not None and "rewrite" in receipt:
+            snapshot["receipt"] = {k: v for k, v in receipt.items() if k != "rewrite"}
+    else:
+        if "redacted_text" in snapshot:
+            snapshot["redacted_text"] = storable(snapshot["redacted_text"])
+        if receipt is not None and "rewrite" in receipt:
+            snapshot["receipt"] = {**receipt, "rewrite": storable(receipt["rewrite"])}
+    return snapshot
+
+
+def cache_hit_event_json(
+    *,
+    event_id: str,
+    source: str,
+    request: ModerationRequest,
+    entry: CachedEntry,
+    rendered: RenderedVerdict,
+    mode: TextMode,
+    hash_key: bytes,
+    hash_key_id: str,
+) -> bytes:
+    """:func:`verdict_event` for a verdict :func:`~shared.core.cached_verdict.render_cached`
+    served from ``entry``, written straight to JSON (it decodes to the same event)."""
+    verdict = rendered.doc
+    doc: dict[str, Any] = {
+        "schema_version": AUDIT_SCHEMA_VERSION,
+        "event_id": event_id,
+        "kind": "verdict",
+        "source": source,
+        "tenant_id": request.tenant_id,
+        "request_id": request.request_id,
+        "action": verdict["action"],
+        "profile": verdict["profile"],
+        "decided_at": verdict["decided_at"],
+    }
+    if request.conversation_id is not None:
+        doc["conversation_id"] = request.conversation_id
+    doc["role"] = request.role
+    if request.locale is not None:
+        doc["locale"] = request.locale
+    intent = request.intent
+    if intent is not None:
+        audit_intent: dict[str, Any] = {"purpose": intent.purpose, "verified": intent.verified}
+        if intent.statement is not None and mode != "none":
+            audit_intent["statement"] = _masked(intent.statement, mode, None, request.locale)
+        doc["intent"] = audit_intent
+    doc["submitted_at"] = request.submitted_at
+    doc["text_mode"] = mode
+    doc["request_hash"] = request_hash(request.text, key=hash_key)
+    doc["request_hash_key_id"] = hash_key_id
+    if mode != "none":
+        doc["text"] = _masked(request.text, mode, None, request.locale)
+    if entry.evidence is not None:
+        doc["evidence"] = entry.evidence
+    doc["categories"] = verdict["categories"]
+    doc["policy_version"] = verdict["policy_version"]
+    doc["model_version"] = verdict["model_version"]
+    doc["intent_applied"] = verdict["intent_applied"]
+    doc["cache_hit"] = True
+    doc["timings_ms"] = verdict["timings_ms"]
+    receipt = verdict.get("receipt")
+    if receipt is not None and rendered.appeal is not None:
+        doc["receipt"] = {
+            "reason": receipt["reason"],
+            "policy_ref": receipt["policy_ref"],
+            "locale": receipt["locale"],
+            "alternatives": len(receipt["alternatives"]),
+            "rewrite_offered": "rewrite" in receipt,
+            "appeal_token_id": appeal_token_id(rendered.appeal.token),
+            "appeal_expires_at": rendered.appeal.expires_at,
+        }
+    doc["verdict"] = _snapshot_of(verdict, mode)
+    return orjson.dumps(doc, option=orjson.OPT_UTC_Z)

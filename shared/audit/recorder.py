@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from shared.audit.build import evidence_of, verdict_event
+from shared.audit.build import cache_hit_event_json, evidence_of, verdict_event
 from shared.audit.events import AuditEvidence, TextMode, VerdictAuditEvent
 from shared.core.appeal import MIN_KEY_BYTES
+from shared.core.cached_verdict import CachedEntry, RenderedVerdict
 from shared.errors import ConfigurationError
 from shared.schemas import DecisionMessage, ModerationRequest, PiiSpan, Verdict
 from shared.secrets import audit_hash_key
@@ -51,6 +52,21 @@ class AuditRecorder:
     ) -> VerdictAuditEvent:
         """The event for a verdict served from the cache (``evidence``: the cached decision's)."""
         return self._event(request, verdict, evidence, pii=None)
+
+    def cache_hit_json(
+        self, request: ModerationRequest, entry: CachedEntry, rendered: RenderedVerdict
+    ) -> bytes:
+        """:meth:`for_cache_hit` for a verdict rendered from ``entry``, as wire JSON."""
+        return cache_hit_event_json(
+            event_id=self.new_id(),
+            source=self.source,
+            request=request,
+            entry=entry,
+            rendered=rendered,
+            mode=self.text_mode(request.tenant_id),
+            hash_key=self.hash_key,
+            hash_key_id=self.hash_key_id,
+        )
 
     def _event(
         self,

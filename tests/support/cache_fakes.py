@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import redis
 
-from shared.core.cached_verdict import CachedVerdict
+from shared.core.cached_verdict import CachedEntry, CachedVerdict
 
 __all__ = ["FlakyRedis", "InMemoryVerdictCache", "RecordingObserver"]
 
@@ -42,6 +42,13 @@ class InMemoryVerdictCache:
             pairs = zip(found, texts, strict=True)
             found = [f if f is not None and f.serves(t) else None for f, t in pairs]
         return found
+
+    def get_entries(
+        self, keys: Sequence[str | None], *, texts: Sequence[str] | None = None
+    ) -> list[CachedEntry | None]:
+        # Through the stored bytes, as the Redis adapter reads them.
+        found = self.get_many(keys, texts=texts)
+        return [None if f is None else CachedEntry.parse(f.encode()) for f in found]
 
     def put_many(self, items: Sequence[tuple[str, CachedVerdict]]) -> None:
         self.puts.append([key for key, _ in items])
