@@ -17,6 +17,8 @@
 #             warm machine stage it: .gpu/ort | .gpu/whl .gpu/e2e-deps | .gpu/w .gpu/e2e-model
 #             | .gpu/e2e-jre (scripts/gpu/prepare.sh --e2e builds the last three)
 #   e2e       clearpath bench e2e on CUDA, split then chained topology -> $OUT/e2e-*.json
+#   latency   clearpath bench e2e (split, broker kept warm), then the per-hop latency breakdown
+#             (python -m shared.bench.hops) at RATES -> $OUT/e2e-split.json, $OUT/hops.txt
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/clearpath-gpu-out}
@@ -112,12 +114,22 @@ stage)
   [ -f .gpu/e2e-jre/jre.tar.xz ] && once jre untar .gpu/e2e-jre/jre.tar.xz /
   ls /tmp/staged-* ; df -h /tmp | tail -1
   ;;
-e2e)
+e2e | latency)
   gpu_env
   export PATH="/opt/cp-jre/bin:/opt/cp-redis/bin:$PATH" CLEARPATH_MODEL__PROVIDER=cuda
   export CLEARPATH_STACK__STATE_DIR=/tmp/clearpath-state XDG_CACHE_HOME=/root/.cache
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
   nproc | tee -a "$OUT/gpu.txt"
+  if [ "$1" = latency ]; then
+    # The benchmark warms the broker up and keeps it; the per-hop breakdown then runs on it.
+    clearpath bench e2e --json --messages "${MESSAGES:-10000}" --keep > "$OUT/e2e-split.json" \
+      2> "$OUT/e2e-split.log" || echo "e2e exit $?"
+    head -c 700 "$OUT/e2e-split.json"; echo
+    $PY -m shared.bench.hops --rates "${RATES:-100,300,600}" --duration "${SECONDS_PER_RATE:-8}" \
+      2>&1 | grep -v '^%' | tee "$OUT/hops.txt"
+    clearpath stack down
+    exit 0
+  fi
   for topology in ${TOPOLOGIES:-split chained}; do
     clearpath bench e2e --json --topology "$topology" --messages "${MESSAGES:-10000}" \
       > "$OUT/e2e-$topology.json" 2> "$OUT/e2e-$topology.log" || echo "e2e $topology exit $?"
@@ -126,7 +138,7 @@ e2e)
   done
   ;;
 *)
-  echo "usage: $0 finetune|ort|bench|explore|stage|e2e" >&2
+  echo "usage: $0 finetune|ort|bench|explore|stage|e2e|latency" >&2
   exit 2
   ;;
 esac

@@ -1,6 +1,7 @@
 """Where end-to-end latency goes: an open-loop run broken down per hop.
 
-``python -m shared.bench.hops --bootstrap HOST:PORT --redis URL --rates 5,20,50`` starts the
+``python -m shared.bench.hops [--bootstrap HOST:PORT --redis URL] --rates 5,20,50`` (without
+endpoints: the local stack's Kafka and Redis, started if need be) starts the
 three workers on namespaced topics and, for each rate, sends fresh messages on a fixed
 schedule while one probe consumer (``read_committed``, short fetch wait) watches the
 detections, decisions and verdicts topics. Per message it knows:
@@ -249,8 +250,8 @@ def _table(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--redis", required=True)
+    parser.add_argument("--bootstrap", help="Kafka; with --redis. Default: the local stack's")
+    parser.add_argument("--redis", help="Redis URL; with --bootstrap")
     parser.add_argument("--rates", default="5,20,50")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--classifier", default="auto")
@@ -258,16 +259,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--log-dir", type=Path, default=Path("/tmp/clearpath-hops"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if (args.bootstrap is None) != (args.redis is None):
+        parser.error("--bootstrap and --redis go together")
     env = dict(item.split("=", 1) for item in args.env)
-    results = run_rates(
-        bootstrap=args.bootstrap,
-        redis_url=args.redis,
-        rates=[float(r) for r in args.rates.split(",")],
-        duration_s=args.duration,
-        env=env,
-        log_dir=args.log_dir,
-        classifier=args.classifier,
-    )
+    stack = None
+    bootstrap, redis_url = args.bootstrap, args.redis
+    if bootstrap is None:
+        # What the benchmark uses: Kafka and Redis of the local stack, stopped again after
+        # if this run started them (the stack is reused, warm, when it was running).
+        from shared.settings import Settings
+        from shared.stack import LocalStack
+
+        stack = LocalStack(Settings())
+        status = stack.status()
+        started = not (status.kafka.running and status.redis.running)
+        endpoints = stack.up(services=("kafka", "redis"))
+        bootstrap, redis_url = endpoints.kafka_bootstrap, endpoints.redis_url
+    try:
+        results = run_rates(
+            bootstrap=bootstrap,
+            redis_url=redis_url,
+            rates=[float(r) for r in args.rates.split(",")],
+            duration_s=args.duration,
+            env=env,
+            log_dir=args.log_dir,
+            classifier=args.classifier,
+        )
+    finally:
+        if stack is not None and started:
+            stack.down(services=("kafka", "redis"))
     print(json.dumps(results) if args.json else _table(results))
     return 0
 
