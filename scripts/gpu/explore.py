@@ -340,6 +340,42 @@ def main() -> None:
         for b in big[1:]:
             measure("fast_gelu", Bound(s, inputs(b, 32)), b, 32, sec)
 
+    def first_shapes() -> None:
+        """What a new input shape costs on its first run (the per-hop p99 showed ~90 ms
+        handler stalls on the GPU): a fresh session, 40 random (rows, padded length) shapes
+        of serving size, each run twice; per default kernels and with each attention kernel
+        forced. Rows: first-run and second-run ms, median and max."""
+        rng = np.random.default_rng(7)
+        shapes = [(int(rng.integers(1, 33)), int(rng.integers(8, 129))) for _ in range(40)]
+        options: list[tuple[str, dict[str, Any]]] = [("default", {})]
+        if not args.cpu:
+            options += [("cudnn_flash", {"sdpa_kernel": 8}), ("efficient", {"sdpa_kernel": 2})]
+            options += [("trt_fused", {"sdpa_kernel": 4}), ("math", {"sdpa_kernel": 16})]
+        for name, cuda in options:
+            if out_of_time():
+                return
+            s = session(fp16, **cuda)
+            first: list[float] = []
+            second: list[float] = []
+            for rows, length in shapes:
+                feed = inputs(rows, length)
+                for bucket in (first, second):
+                    t0 = time.perf_counter()
+                    s.run(["sentence_embedding"], feed)
+                    bucket.append((time.perf_counter() - t0) * 1e3)
+            emit(
+                {
+                    "row": "first_shape",
+                    "kernel": name,
+                    "shapes": len(shapes),
+                    "first_ms_median": round(float(np.median(first)), 2),
+                    "first_ms_max": round(max(first), 2),
+                    "second_ms_median": round(float(np.median(second)), 2),
+                    "second_ms_max": round(max(second), 2),
+                }
+            )
+
+    guarded("first_shapes", first_shapes)
     guarded("baseline", baseline)
     guarded("cuda_graphs", cuda_graphs)
     guarded("streams", streams)
