@@ -112,6 +112,8 @@ stage)
   [ -f .gpu/w/minilm/model.safetensors ] && once encoder prep_encoder
   [ -f .gpu/e2e-model/redis.tar.xz ] && once redis untar .gpu/e2e-model/redis.tar.xz /
   [ -f .gpu/e2e-jre/jre.tar.xz ] && once jre untar .gpu/e2e-jre/jre.tar.xz /
+  compgen -G ".gpu/e2e-jre/py_spy-*.whl" >/dev/null && once pyspy $PY -m pip install -q \
+    --no-index --no-deps --no-compile --target "$SITE" .gpu/e2e-jre/py_spy-*.whl
   ls /tmp/staged-* ; df -h /tmp | tail -1
   ;;
 e2e | latency)
@@ -126,7 +128,21 @@ e2e | latency)
       2> "$OUT/e2e-split.log" || echo "e2e exit $?"
     head -c 700 "$OUT/e2e-split.json"; echo
     $PY -m shared.bench.hops --rates "${RATES:-100,300,600}" --duration "${SECONDS_PER_RATE:-8}" \
-      2>&1 | grep -v '^%' | tee "$OUT/hops.txt"
+      2>&1 | grep -v '^%' > "$OUT/hops.txt" &
+    hops=$!
+    if [ -x "$SITE/bin/py-spy" ]; then
+      # Where the handler stalls go: sample the stages that run the classifier (their own
+      # processes on this machine, found by command line; nothing is signalled).
+      sleep "${SPY_AFTER:-20}"
+      for stage in detection response; do
+        pid=$(pgrep -f -n -- "-m services[.]$stage$" || true)
+        [ -n "$pid" ] && "$SITE/bin/py-spy" record --pid "$pid" --duration 8 --rate 250 \
+          --native --format raw --output "$OUT/spy-$stage.txt" >/dev/null 2>&1 &
+      done
+    fi
+    wait "$hops" || echo "hops exit $?"
+    wait
+    cat "$OUT/hops.txt"
     clearpath stack down
     exit 0
   fi

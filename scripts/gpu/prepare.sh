@@ -6,7 +6,8 @@
 #        scripts/gpu/prepare.sh --e2e          also what `device.sh e2e` needs beyond that:
 #   .gpu/e2e-deps/kafka-jars.tar   Kafka's jars and the cached class path, at their paths here
 #   .gpu/e2e-model/redis.tar.xz    this machine's redis-server with the libraries it links
-#   .gpu/e2e-jre/jre.tar.xz        a jlink'ed Java runtime (needs a JDK: jmods)
+#   .gpu/e2e-jre/jre.tar.xz        a jlink'ed Java runtime (needs a JDK: jmods), and beside it
+#                                  py-spy's wheel (device.sh latency samples the workers)
 # (/root paths: the GPU machine runs commands as root, as this one does.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -42,6 +43,8 @@ print(default_cache_dir() / f"kafka-{Settings().stack.kafka_version}")')
   jlink --add-modules "$modules" --strip-debug --no-man-pages --no-header-files \
     --output "$stage/jre/opt/cp-jre"
   tar -C "$stage/jre" -cf - opt | xz -9e -T2 > .gpu/e2e-jre/jre.tar.xz
+  python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux1_x86_64 \
+    --python-version 3.12 --implementation cp -d .gpu/e2e-jre py-spy==0.4.3
   du -sh .gpu/e2e-*/*
   exit 0
 fi
@@ -74,7 +77,7 @@ python3 scripts/gpu/prune_fatbin.py "$cuda" "$cuda.pruned" && mv "$cuda.pruned" 
 rm -f "$tmp"/ort/onnxruntime/capi/libonnxruntime.so.*  # the C API library; Python does not use it
 tar -C "$tmp/ort" -cf - . | xz -9 -T2 > .gpu/ort/onnxruntime-gpu.tar.xz
 # What `clearpath` imports that the machine's image lacks, at the versions in requirements.lock.
-need="annotated-types confluent-kafka deprecated python-dotenv limits opentelemetry-api
+need="annotated-types confluent-kafka deprecated python-dotenv limits opentelemetry-api orjson
   phonenumbers psycopg psycopg-binary psycopg-pool pydantic pydantic-core pydantic-settings redis
   python-stdnum typing-inspection"
 specs=$(for n in $need; do grep -i "^$n==" requirements.lock | cut -d' ' -f1; done)
