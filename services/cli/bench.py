@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
@@ -27,6 +28,23 @@ def _fmt(value: object, suffix: str = "") -> str:
     if isinstance(value, float):
         return f"{value:,.1f}{suffix}" if abs(value) >= 10 else f"{value:.3g}{suffix}"
     return f"{value}{suffix}"
+
+
+#: Load-curve fractions when ``--plot`` is given without ``--load-curve`` (0.5 is always run).
+DEFAULT_CURVE = (0.1, 0.25, 0.75, 0.9)
+
+
+def _fractions(spec: str | None, *, plotting: bool) -> tuple[float, ...]:
+    """``--load-curve`` as fractions of the closed-loop rate (0 < f <= 2), in order."""
+    if spec is None:
+        return DEFAULT_CURVE if plotting else ()
+    try:
+        values = tuple(float(part) for part in spec.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter("--load-curve takes numbers, e.g. 0.1,0.25,0.75") from None
+    if not values or any(not 0 < v <= 2 for v in values):
+        raise typer.BadParameter("--load-curve fractions must be in (0, 2]")
+    return tuple(sorted(set(values)))
 
 
 def render_table(result: dict[str, object]) -> Table:
@@ -111,6 +129,21 @@ def register(
         replicas: Annotated[
             int, typer.Option(min=1, max=8, help="Processes per worker (at most the partitions).")
         ] = 1,
+        load_curve: Annotated[
+            str | None,
+            typer.Option(
+                help="More open loops at these fractions of the closed-loop rate, e.g. "
+                "0.1,0.25,0.75 (latency against load; with --plot: 0.1,0.25,0.75,0.9)."
+            ),
+        ] = None,
+        curve_duration: Annotated[
+            float | None,
+            typer.Option(min=1, help="Seconds per load-curve point (default: --duration)."),
+        ] = None,
+        plot: Annotated[
+            Path | None,
+            typer.Option(help="Write latency against load as PNG here (the plot extra)."),
+        ] = None,
     ) -> None:
         """Closed-loop e2e, bare model, naive loop, warm cache and half load, in one run."""
         from shared.bench.runner import BenchOptions, run_bench
@@ -121,6 +154,15 @@ def register(
         if topology not in ("split", "chained"):
             raise typer.BadParameter("--topology must be split or chained")
         shape: Literal["split", "chained"] = "split" if topology == "split" else "chained"
+        fractions = _fractions(load_curve, plotting=plot is not None)
+        if plot is not None:
+            from shared.bench.plot import require_matplotlib
+            from shared.errors import ConfigurationError
+
+            try:
+                require_matplotlib()  # before minutes of benchmark, not after
+            except ConfigurationError as exc:
+                raise typer.BadParameter(str(exc)) from None
         console = Console(stderr=True)
         options = BenchOptions(
             messages=messages,
@@ -133,10 +175,16 @@ def register(
             warmup_messages=warmup_messages,
             topology=shape,
             replicas=replicas,
+            load_curve=fractions,
+            curve_duration_s=curve_duration,
         )
         result = run_bench(
             settings_factory(), options, progress=lambda line: console.print(f"[dim]{line}[/]")
         ).as_dict()
+        if plot is not None:
+            from shared.bench.plot import plot_latency
+
+            console.print(f"latency against load written to {plot_latency(result, plot)}")
         if as_json:
             typer.echo(json.dumps(result))
         else:

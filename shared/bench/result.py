@@ -53,6 +53,8 @@ class BenchResult:
     half_load: PhaseResult
     machine: Mapping[str, Any]
     settings: Mapping[str, Any]
+    #: Open loops at other fractions of the closed-loop rate (``--load-curve``), in order.
+    load_curve: tuple[PhaseResult, ...] = ()
 
     @property
     def ratios(self) -> dict[str, float | None]:
@@ -86,9 +88,34 @@ class BenchResult:
         return {
             **self.headline(),
             "phases": {p.name: _json_safe(p.as_dict()) for p in phases},
+            "load_curve": self.curve_points(),
             "machine": dict(self.machine),
             "settings": dict(self.settings),
         }
+
+    def curve_points(self) -> list[dict[str, Any]]:
+        """Latency against offered load: the half-load run and the ``load_curve`` runs, by
+        offered rate (what ``--plot`` draws)."""
+        closed = self.closed.msgs_per_s
+        points = []
+        for phase in (self.half_load, *self.load_curve):
+            latency = phase.latency
+            offered = phase.notes.get("target_rate")
+            points.append(
+                {
+                    "phase": phase.name,
+                    "offered_msgs_per_s": offered,
+                    "fraction_of_max": ratio(float(offered), closed) if offered else None,
+                    "sustained_msgs_per_s": round(phase.msgs_per_s, 1),
+                    "p50_ms": _clean(latency.p50_ms if latency else None),
+                    "p90_ms": _clean(latency.p90_ms if latency else None),
+                    "p99_ms": _clean(latency.p99_ms if latency else None),
+                    "visible_p99_ms": phase.notes.get("visible_p99_ms"),
+                    "missing": phase.notes.get("missing"),
+                    "duplicates": phase.notes.get("duplicates"),
+                }
+            )
+        return sorted(points, key=lambda p: p["offered_msgs_per_s"] or 0.0)
 
 
 def _json_safe(value: Any) -> Any:

@@ -65,6 +65,10 @@ class BenchOptions:
     topology: Literal["split", "chained"] = "split"
     #: Processes per worker of the topology (each a consumer-group member of its own).
     replicas: int = 1
+    #: Extra open-loop points, as fractions of the closed-loop rate (latency against load).
+    load_curve: tuple[float, ...] = ()
+    #: Seconds per load-curve point (``duration_s`` when None).
+    curve_duration_s: float | None = None
 
 
 def run_bench(
@@ -117,7 +121,7 @@ def run_bench(
             items=naive_items,
             timeout_s=options.timeout_s,
         )
-        closed, warm, half = _kafka_phases(
+        closed, warm, half, curve = _kafka_phases(
             settings,
             options,
             env={
@@ -145,6 +149,7 @@ def run_bench(
         naive=naive,
         cache_hit=warm,
         half_load=half,
+        load_curve=curve,
         machine=machine_info(),
         settings={
             **{k: v for k, v in asdict(options).items() if k != "keep_stack"},
@@ -169,8 +174,9 @@ def _kafka_phases(
     run_id: str,
     log_dir: Path,
     progress: Callable[[str], None],
-) -> tuple[PhaseResult, PhaseResult, PhaseResult]:
-    """Closed loop (cold), warm-cache pass, open loop: the workers of the topology as processes."""
+) -> tuple[PhaseResult, PhaseResult, PhaseResult, tuple[PhaseResult, ...]]:
+    """Closed loop (cold), warm-cache pass, open loop at half load, then the load curve's
+    open loops: the workers of the topology as processes."""
     stages = TOPOLOGIES[options.topology]
     names = ", ".join(stages)
     progress(f"starting the {options.topology} topology: {names}, {options.replicas} of each…")
@@ -203,27 +209,46 @@ def _kafka_phases(
         got = collect(reader, {i.request.request_id for i in warm}, timeout_s=timeout)
         cached = verdict_phase("cache_hit", got, sent=len(warm))
 
-        rate = options.rate or max(1.0, closed.msgs_per_s / 2)
-        count = max(1, round(rate * options.duration_s))
-        fresh = make_mix(count, run_id=run_id, now=utcnow(), prefix="open", seed=options.seed + 1)
-        progress(f"open loop: {rate:.1f} msgs/s for {options.duration_s:.0f} s ({count} messages)…")
-        # The sender runs beside the reader, so each verdict is stamped when it arrives.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-loop") as pool:
-            sending = pool.submit(send_open, producer, fresh, rate=rate)
-            got = collect(
-                reader,
-                {i.request.request_id for i in fresh},
-                timeout_s=options.duration_s + timeout,
-                poll_s=_OPEN_POLL_S,
-                stamp=True,
+        def open_loop(name: str, rate: float, seconds: float, seed: int) -> PhaseResult:
+            count = max(1, round(rate * seconds))
+            fresh = make_mix(count, run_id=run_id, now=utcnow(), prefix=name, seed=seed)
+            progress(f"open loop ({name}): {rate:.1f} msgs/s for {seconds:.0f} s ({count})…")
+            # The sender runs beside the reader, so each verdict is stamped when it arrives.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-loop") as pool:
+                sending = pool.submit(send_open, producer, fresh, rate=rate)
+                got = collect(
+                    reader,
+                    {i.request.request_id for i in fresh},
+                    timeout_s=seconds + timeout,
+                    poll_s=_OPEN_POLL_S,
+                    stamp=True,
+                )
+                lag = sending.result()
+            notes: dict[str, object] = {
+                "target_rate": round(rate, 1),
+                "sender_lag_s": round(lag, 3),
+            }
+            return verdict_phase(name, got, sent=count, notes=notes)
+
+        half = open_loop(
+            "half_load",
+            options.rate or max(1.0, closed.msgs_per_s / 2),
+            options.duration_s,
+            options.seed + 1,
+        )
+        curve = tuple(
+            open_loop(
+                f"load_{fraction:g}",
+                max(1.0, closed.msgs_per_s * fraction),
+                options.curve_duration_s or options.duration_s,
+                options.seed + 10 + i,
             )
-            lag = sending.result()
-        notes: dict[str, object] = {"target_rate": round(rate, 1), "sender_lag_s": round(lag, 3)}
-        half = verdict_phase("half_load", got, sent=count, notes=notes)
+            for i, fraction in enumerate(options.load_curve)
+        )
     finally:
         reader.close()
         alive_at_end = {w.log_path.stem: w.alive() for w in workers}
         stop_workers(workers)
     if not all(alive_at_end.values()):
         raise RuntimeError(f"a worker died during the bench: {alive_at_end}; logs in {log_dir}")
-    return closed, cached, half
+    return closed, cached, half, curve
