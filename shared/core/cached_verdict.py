@@ -223,7 +223,7 @@ class CachedEntry:
             return None
         if _well_formed(doc):
             return cls(doc)
-        try:  # another writer's shape (extra fields, an int score...): the model decides
+        try:  # another shape at the top level (another writer, a coercible type): validate
             model = CachedVerdict.model_validate(doc)
         except ValidationError:
             return None

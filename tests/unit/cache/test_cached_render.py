@@ -39,7 +39,7 @@ from tests.support.factories import (
 KEY = b"audit-test-key-0123456789abcdef!"
 EMAIL = "bob@example.com"
 TEXT = f"write to {EMAIL} about the zorblax"
-LATER = NOW + timedelta(minutes=3)
+LATER = NOW + timedelta(minutes=3, microseconds=123_456)  # the snapshot keeps it as text
 
 
 def _stored(
