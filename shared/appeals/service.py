@@ -183,7 +183,8 @@ class AppealService:
             tenant_id=tenant_id,
             appeal_id=appeal_id,
             outcome=review_outcome(decision),
-            note=note,
+            # PostgreSQL cannot hold NUL or lone surrogates: replaced, as for the statement.
+            note=None if note is None else storable(note),
             reviewer=reviewer,
             now=self.clock(),
         )

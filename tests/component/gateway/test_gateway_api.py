@@ -315,6 +315,26 @@ def test_an_appeal_without_context_is_upheld_and_a_hard_floor_always_is(
     assert (judged.json()["outcome"], judged.json()["reason"]) == ("upheld", "hard_floor")
 
 
+def test_a_review_note_the_store_cannot_hold_is_kept_with_a_replacement_character(
+    client: TestClient, gateway: FakeGateway
+) -> None:
+    # Found by the gateway fuzz test: a NUL in the note was a 503 from PostgreSQL.
+    key, reviewer = gateway.keys.add("initech"), gateway.keys.add("initech", "reviewer")
+    filed = _appeal(client, key, _refusal(client, key), statement="For a novel.").json()
+    url = f"/v1/review/appeals/{filed['appeal_id']}/decision"
+    decided = client.post(
+        url, json={"decision": "uphold", "note": "ok\u0000 then end"}, headers=_auth(reviewer)
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["review"]["note"] == "ok\ufffd then end"
+    lone = client.post(  # a lone surrogate is not text at all: the client's error, said so
+        url,
+        content=json.dumps({"decision": "uphold", "note": "\ud800"}),
+        headers={**_auth(reviewer), "content-type": "application/json"},
+    )
+    assert lone.status_code == 422 and lone.json()["error"]["param"] == "note"
+
+
 def test_a_queued_appeal_is_reviewed_once_and_publishes_a_second_outcome(
     client: TestClient, gateway: FakeGateway
 ) -> None:
