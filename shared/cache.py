@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 import redis
+from pydantic import ValidationError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -172,7 +173,7 @@ class RedisVerdictCache:
     def get_many(
         self, keys: Sequence[str | None], *, texts: Sequence[str] | None = None
     ) -> list[CachedVerdict | None]:
-        return [None if e is None else e.model for e in self.get_entries(keys, texts=texts)]
+        return [None if e is None else _validated(e) for e in self.get_entries(keys, texts=texts)]
 
     def get_entries(
         self, keys: Sequence[str | None], *, texts: Sequence[str] | None = None
@@ -230,6 +231,14 @@ class RedisVerdictCache:
             return None
         # An unreadable entry is a miss; the next verdict overwrites it.
         return CachedEntry.parse(value)
+
+
+def _validated(entry: CachedEntry) -> CachedVerdict | None:
+    """The entry's model, or None (a miss) when its document does not validate."""
+    try:
+        return entry.model
+    except ValidationError:
+        return None
 
 
 def build_cache(

@@ -198,18 +198,28 @@ def _well_formed(doc: object) -> bool:
         and all(type(doc.get(f)) is str for f in _TEXT_FIELDS)
         and type(doc.get("intent_applied")) is bool
         and type(doc.get("categories")) is list
-        and type(doc.get("receipt")) in (dict, type(None))
+        and _receipt_well_formed(doc.get("receipt"))
         and type(doc.get("evidence")) in (dict, type(None))
         and type(doc.get("redacted_text")) in (str, type(None))
         and type(doc.get("category")) in (str, type(None))
     )
 
 
+def _receipt_well_formed(receipt: object) -> bool:
+    """The stored receipt's fields that :func:`render_cached` reads, if there is one."""
+    if receipt is None:
+        return True
+    return (
+        isinstance(receipt, dict)
+        and all(type(receipt.get(f)) is str for f in ("reason", "policy_ref", "locale"))
+        and type(receipt.get("alternatives")) is list
+        and type(receipt.get("rewrite")) in (str, type(None))
+    )
+
+
 class CachedEntry:
     """A stored verdict as read back from the cache: its JSON document, and the validated
     :class:`CachedVerdict` when something asks for it (parsed once, then kept)."""
-
-    __slots__ = ("__dict__", "doc")
 
     def __init__(self, doc: dict[str, Any]) -> None:
         self.doc = doc

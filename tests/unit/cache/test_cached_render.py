@@ -176,6 +176,13 @@ def test_what_is_not_a_cached_verdict_is_a_miss() -> None:
     assert CachedEntry.parse(orjson.dumps(doc)) is None
 
 
+def test_a_receipt_missing_what_the_render_reads_goes_through_the_model() -> None:
+    cached, _ = _stored("refuse")
+    doc = orjson.loads(cached.encode())
+    del doc["receipt"]["reason"]  # not what encode writes: validated, and refused
+    assert CachedEntry.parse(orjson.dumps(doc)) is None
+
+
 def test_an_entry_of_another_shape_goes_through_the_model() -> None:
     cached, _ = _stored("refuse")
     doc = orjson.loads(cached.encode())

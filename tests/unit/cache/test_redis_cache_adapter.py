@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import orjson
 import redis
 
 from shared.cache import NullVerdictCache, RedisVerdictCache, build_cache
@@ -63,6 +64,19 @@ def test_an_unreadable_entry_is_a_miss() -> None:
     cache, seen = _cache(client)
     assert cache.get_many(["k1"]) == [None]
     assert seen.results["miss"] == 1
+
+
+def test_an_entry_that_parses_but_does_not_validate_is_no_verdict() -> None:
+    client = FlakyRedis()
+    doc = VALUE.model_dump(mode="json")
+    doc["categories"] = [{"id": "hate", "score": 7.5, "threshold": 0.5, "triggered": True}]
+    client.data["k1"] = orjson.dumps(doc)
+    cache, _ = _cache(client)
+    assert cache.get_many(["k1"]) == [None]  # the model path: never a half-read verdict
+    (entry,) = cache.get_entries(["k1"])
+    assert entry is not None and entry.doc == doc  # the hot path reads what it renders as is
+    client.data["k2"] = VALUE.encode()
+    assert cache.get_entries(["k2"])[0] is not None and cache.get_many(["k2"]) == [VALUE]
 
 
 def test_failures_never_raise_and_open_the_breaker_until_the_reset_time() -> None:
