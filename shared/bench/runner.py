@@ -45,6 +45,15 @@ _OPEN_POLL_S = 0.02
 BENCH_SERVICES = ("kafka", "redis")
 
 
+def _letters(n: int) -> str:
+    """``n`` written in letters (0 -> a, 25 -> z, 26 -> ba, ...): a tag with no digits."""
+    out = chr(ord("a") + n % 26)
+    while n >= 26:
+        n //= 26
+        out = chr(ord("a") + n % 26) + out
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
     """What ``clearpath bench e2e`` was asked for."""
@@ -209,9 +218,12 @@ def _kafka_phases(
         got = collect(reader, {i.request.request_id for i in warm}, timeout_s=timeout)
         cached = verdict_phase("cache_hit", got, sent=len(warm))
 
-        def open_loop(name: str, rate: float, seconds: float, seed: int) -> PhaseResult:
+        def open_loop(
+            name: str, rate: float, seconds: float, seed: int, prefix: str
+        ) -> PhaseResult:
             count = max(1, round(rate * seconds))
-            fresh = make_mix(count, run_id=run_id, now=utcnow(), prefix=name, seed=seed)
+            # Letters-only prefixes: digits in a text's tag can read as a phone number.
+            fresh = make_mix(count, run_id=run_id, now=utcnow(), prefix=prefix, seed=seed)
             progress(f"open loop ({name}): {rate:.1f} msgs/s for {seconds:.0f} s ({count})…")
             # The sender runs beside the reader, so each verdict is stamped when it arrives.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-loop") as pool:
@@ -235,6 +247,7 @@ def _kafka_phases(
             options.rate or max(1.0, closed.msgs_per_s / 2),
             options.duration_s,
             options.seed + 1,
+            "open",
         )
         curve = tuple(
             open_loop(
@@ -242,6 +255,7 @@ def _kafka_phases(
                 max(1.0, closed.msgs_per_s * fraction),
                 options.curve_duration_s or options.duration_s,
                 options.seed + 10 + i,
+                "curve" + _letters(i),
             )
             for i, fraction in enumerate(options.load_curve)
         )

@@ -81,3 +81,10 @@ def test_the_cli_offers_the_curve_and_the_plot() -> None:
     assert out.exit_code == 0, out.output
     for option in ("--load-curve", "--curve-duration", "--plot"):
         assert option in out.output
+
+
+def test_curve_tags_are_letters_only_and_distinct() -> None:
+    from shared.bench.runner import _letters
+
+    tags = [_letters(i) for i in range(1000)]
+    assert all(t.isalpha() and t.isascii() for t in tags) and len(set(tags)) == 1000
