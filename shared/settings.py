@@ -105,6 +105,13 @@ class StackSettings(_Section):
         default=True, description="Run the HTTP gateway as part of the local stack."
     )
     kafka_heap: str = "-Xms256m -Xmx768m"
+    kafka_jvm_options: str = Field(
+        default="-XX:TieredStopAtLevel=1",
+        description="More JVM options for the local broker. The default compiles with the "
+        "client (C1) JIT only: on a few cores the optimising C2 compiler took about a third "
+        "of a core for minutes after every start, competing with the workers "
+        "(docs/BENCHMARKS.md, session 6). An empty string restores the JVM's default.",
+    )
 
 
 class PolicySettings(_Section):

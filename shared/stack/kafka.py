@@ -139,11 +139,19 @@ class KafkaNode:
     """Files and commands of the broker that lives under ``state_dir/kafka``."""
 
     def __init__(
-        self, *, state_dir: Path, version: str, heap: str, deploy_dir: Path, cache_dir: Path
+        self,
+        *,
+        state_dir: Path,
+        version: str,
+        heap: str,
+        deploy_dir: Path,
+        cache_dir: Path,
+        jvm_options: str = "",
     ) -> None:
         self.home = state_dir / "kafka"
         self.version = version
         self.heap = heap
+        self.jvm_options = jvm_options
         self.deploy_dir = deploy_dir
         self.cache_dir = cache_dir
         self.data_dir = self.home / "data"
@@ -189,6 +197,7 @@ class KafkaNode:
         log4j = self.deploy_dir / "kafka" / "log4j2.properties"
         return [
             *shlex.split(self.heap),
+            *shlex.split(self.jvm_options),
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-XX:+ExitOnOutOfMemoryError",

@@ -90,6 +90,7 @@ class LocalStack:
             state_dir=self.state_dir,
             version=settings.stack.kafka_version,
             heap=settings.stack.kafka_heap,
+            jvm_options=settings.stack.kafka_jvm_options,
             deploy_dir=deploy_dir or default_deploy_dir(),
             cache_dir=cache_dir or default_cache_dir(),
         )

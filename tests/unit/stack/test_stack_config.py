@@ -80,3 +80,25 @@ def test_classpath_cache_is_reused_while_jars_exist(tmp_path: Path) -> None:
     (cache / "classpath.txt").write_text(f"{jar}\n")
     (cache / "classpath.key").write_text(key)
     assert kafka.resolve_classpath(version="9.9.9", pom=pom, cache_dir=cache) == str(jar)
+
+
+def test_broker_jvm_gets_the_heap_and_the_configured_options(tmp_path: Path) -> None:
+    from shared.settings import StackSettings
+
+    def node(options: str) -> kafka.KafkaNode:
+        return kafka.KafkaNode(
+            state_dir=tmp_path,
+            version="4.1.1",
+            heap="-Xms64m -Xmx128m",
+            deploy_dir=tmp_path,
+            cache_dir=tmp_path,
+            jvm_options=options,
+        )
+
+    default = StackSettings().kafka_jvm_options
+    flags = node(default)._jvm_options()
+    assert flags[:2] == ["-Xms64m", "-Xmx128m"]
+    assert "-XX:TieredStopAtLevel=1" in flags  # C1 only by default (docs/BENCHMARKS.md)
+    plain = node("")._jvm_options()
+    assert not any(flag.startswith("-XX:TieredStopAtLevel") for flag in plain)
+    assert "-XX:+UseG1GC" in plain
