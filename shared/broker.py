@@ -51,7 +51,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from confluent_kafka import (
@@ -124,6 +124,16 @@ class TransactionalFailure(InfrastructureError):
 
 class _Abandoned(Exception):
     """Stop was requested while a call was still in progress or being retried."""
+
+
+@dataclass
+class _Commit:
+    """A batch's commit running on a helper thread while the next batch is handled."""
+
+    size: int
+    handled_s: float
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
 
 
 #: Longest timeout handed to one librdkafka call.
@@ -213,8 +223,12 @@ class TransactionalLoop:
         retry_budget_s: float = 60.0,
         watchdog_grace_s: float = 2.0,
         stop_grace_s: float = 5.0,
+        pipelined_commits: bool = True,
     ) -> None:
         self._input_topic = input_topic
+        self._pipelined = pipelined_commits
+        #: The previous batch's commit, still running on its helper thread (pipelined mode).
+        self._commit: _Commit | None = None
         self._group_id = group_id
         self._lag_observer = lag_observer
         self._lag_interval_s = lag_interval_s
@@ -282,14 +296,19 @@ class TransactionalLoop:
             self._consumer.subscribe(
                 [self._input_topic],
                 on_assign=lambda _c, _p: self.ready.set(),
-                on_revoke=lambda _c, parts: self._forget(parts),
+                on_revoke=lambda _c, parts: self._revoked(parts),
                 on_lost=lambda _c, parts: self._forget(parts),
             )
             while not stop.is_set():
+                if self._commit is not None and self._commit.done.is_set():
+                    self._settle()
                 batch = [_incoming(m) for m in self._next_batch() if self._usable(m)]
                 if batch:
                     self._process(batch)
+                else:
+                    self._settle()  # idle: nothing to overlap the commit with
                 self._report_lag()
+            self._settle()  # the batch in hand is committed before the loop ends
         except _Abandoned as exc:
             log.warning(
                 "stop requested during %s: the batch in hand is not committed; it is redone "
@@ -343,35 +362,35 @@ class TransactionalLoop:
         return False
 
     def _process(self, batch: Sequence[Incoming]) -> None:
-        """Handle and commit one batch; on an abortable error, abort and rewind to redo it."""
+        """Handle one batch, then publish its outputs and offsets in one transaction.
+
+        Pipelined (the default), the transaction's commit runs on a helper thread while the
+        next batch is fetched and handled; that batch's transaction begins only once the
+        commit has succeeded (:meth:`_settle`). The commit is a round trip to the broker and
+        its coordinator's work on the markers: on a busy worker it overlaps the next
+        batch's classification instead of adding to every batch's cycle. Outputs are still
+        published only inside their own batch's transaction, so nothing about exactly-once
+        changes; if the previous commit failed and was aborted, the consumer is rewound to
+        the committed offsets and this batch (consumed past them) is dropped and redone.
+        """
         started = time.perf_counter()
+        outputs = self._handler(batch)
+        handled_s = time.perf_counter() - started
+        if not self._settle():
+            return
         self._producer.begin_transaction()  # local state only: never blocks
         self._in_transaction = True
         try:
-            outputs = self._handler(batch)
-            handled_s = time.perf_counter() - started
             for out in outputs:
                 self._produce(out)
             offsets = self._next_offsets(batch)
             group = self._consumer.consumer_group_metadata()
-            self._retry(
-                "producer",
-                "send_offsets_to_transaction",
-                lambda timeout: self._producer.send_offsets_to_transaction(offsets, group, timeout),
-            )
-            self._retry("producer", "commit_transaction", self._producer.commit_transaction)
-            self._in_transaction = False
+            if self._pipelined:
+                self._commit = self._start_commit(offsets, group, len(batch), handled_s)
+                return
+            self._commit_offsets(offsets, group)
         except KafkaException as exc:
-            if not _abortable(exc):
-                raise
-            log.warning(
-                "transaction of %d records aborted (%s); rewinding to the committed offsets",
-                len(batch),
-                exc,
-            )
-            self._retry("producer", "abort_transaction", self._producer.abort_transaction)
-            self._in_transaction = False
-            self._rewind()
+            self._abort_and_rewind(exc, len(batch))
             return
         except (TransactionalFailure, _Abandoned):
             raise
@@ -380,6 +399,71 @@ class TransactionalLoop:
             raise
         if self._observer is not None:
             self._observer(len(batch), handled_s)
+
+    def _commit_offsets(self, offsets: list[TopicPartition], group: Any) -> None:
+        """Add the batch's offsets to the open transaction and commit it (bounded, retried)."""
+        self._retry(
+            "producer",
+            "send_offsets_to_transaction",
+            lambda timeout: self._producer.send_offsets_to_transaction(offsets, group, timeout),
+        )
+        self._retry("producer", "commit_transaction", self._producer.commit_transaction)
+        self._in_transaction = False
+
+    def _start_commit(
+        self, offsets: list[TopicPartition], group: Any, size: int, handled_s: float
+    ) -> _Commit:
+        commit = _Commit(size=size, handled_s=handled_s)
+
+        def target() -> None:
+            try:
+                self._commit_offsets(offsets, group)
+            except BaseException as exc:  # handed to the main thread by _settle
+                commit.error = exc
+            finally:
+                commit.done.set()
+
+        threading.Thread(target=target, name="kafka-commit", daemon=True).start()
+        return commit
+
+    def _settle(self) -> bool:
+        """Wait for the pending commit, if any; False when it was aborted and the consumer
+        rewound (whatever was consumed since is redone). Errors that cannot be answered
+        with an abort are raised here, in the main thread, as if the commit ran inline.
+
+        The wait needs no bound of its own: every call the commit makes is bounded by its
+        timeout and the watchdog, its retries by the retry budget, and after stop by
+        ``stop_grace_s``.
+        """
+        commit, self._commit = self._commit, None
+        if commit is None:
+            return True
+        while not commit.done.wait(_TICK_S):
+            pass
+        error = commit.error
+        if error is None:
+            if self._observer is not None:
+                self._observer(commit.size, commit.handled_s)
+            return True
+        if isinstance(error, KafkaException):
+            self._abort_and_rewind(error, commit.size)
+            return False
+        if not isinstance(error, (TransactionalFailure, _Abandoned)):
+            self._abort_quietly(self._call_timeout_s)
+        raise error
+
+    def _abort_and_rewind(self, exc: KafkaException, size: int) -> None:
+        """An abortable error: abort the transaction and rewind; anything else is raised."""
+        if not _abortable(exc):
+            raise exc
+        log.warning(
+            "transaction of %d records aborted (%s); rewinding to the committed offsets",
+            size,
+            exc,
+        )
+        self._retry("producer", "abort_transaction", self._producer.abort_transaction)
+        self._in_transaction = False
+        self._rewind()
 
     def _produce(self, out: Outgoing) -> None:
         while True:
@@ -521,6 +605,11 @@ class TransactionalLoop:
     def _shutdown(self) -> None:
         """Bounded clean-up: abort an open transaction (so downstream readers need not wait for
         its timeout), close the consumer, flush the producer; a stuck client is left alone."""
+        commit, self._commit = self._commit, None
+        if commit is not None and not commit.done.wait(
+            self._stop_grace_s + self._watchdog_grace_s + _TICK_S
+        ):
+            self._stuck.add("producer")  # its commit still runs: never call it concurrently
         if self._in_transaction and not self._failed:
             self._abort_quietly(_SHUTDOWN_ABORT_S)
         if "consumer" not in self._stuck:
@@ -582,6 +671,15 @@ class TransactionalLoop:
                 self._lag_observer(self._group_id, tp.partition, max(0, high - position))
         except KafkaException:
             return  # a metric must never stop the loop; the next interval tries again
+
+    def _revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        """Partitions taken away in a rebalance: a commit still in flight carries this
+        generation's offsets, so it is given the time of one bounded call to land before
+        the group moves on (its outcome is handled by the next :meth:`_settle`)."""
+        commit = self._commit
+        if commit is not None:
+            commit.done.wait(self._call_timeout_s + self._watchdog_grace_s)
+        self._forget(partitions)
 
     def _forget(self, partitions: Sequence[TopicPartition]) -> None:
         """Revoked or lost partitions: their lag is another member's to report now."""

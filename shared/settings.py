@@ -235,6 +235,12 @@ class WorkerSettings(_Section):
         "(fewer, larger transactions under load). An idle input never waits: the first record "
         "after a quiet spell goes at once (docs/BENCHMARKS.md, latency).",
     )
+    pipelined_commits: bool = Field(
+        default=True,
+        description="Commit a batch's transaction on a helper thread while the next batch is "
+        "fetched and handled (its transaction begins once that commit succeeded). False "
+        "commits inline, one batch at a time.",
+    )
     instance_id: str = Field(
         default_factory=socket.gethostname,
         description="Stable per replica (the pod name): part of the transactional id.",

@@ -124,6 +124,7 @@ def build_worker(
         handler=handler,
         batch_max=settings.worker.batch_max,
         batch_wait_ms=settings.worker.batch_wait_ms,
+        pipelined_commits=settings.worker.pipelined_commits,
         transaction_timeout_ms=settings.kafka.transaction_timeout_ms,
         session_timeout_ms=settings.kafka.session_timeout_ms,
         group_instance_id=f"{group_id}.{settings.worker.instance_id}",

@@ -37,9 +37,10 @@ def _fatal(reason: str = "fenced") -> KafkaException:
     return KafkaException(KafkaError(KafkaError._FENCED, reason, fatal=True))
 
 
-#: A scripted outcome of one producer call: an exception to raise, or BLOCK (never returns).
+#: A scripted outcome of one producer call: an exception to raise, BLOCK (never returns) or
+#: None (succeeds).
 BLOCK = "block"
-Step = KafkaException | str
+Step = KafkaException | str | None
 
 
 @dataclass
@@ -89,6 +90,7 @@ class FakeBroker:
     release: threading.Event = field(default_factory=threading.Event)  # unblocks it (teardown)
     stop: threading.Event = field(default_factory=threading.Event)
     closed: bool = False
+    pipelined: bool = True
 
     def step(self, name: str) -> None:
         self.calls.append(name)
@@ -96,6 +98,8 @@ class FakeBroker:
         if not planned:
             return
         outcome = planned.pop(0)
+        if outcome is None:
+            return
         if outcome == BLOCK:
             self.blocked.set()
             self.release.wait()
@@ -172,8 +176,9 @@ class FakeConsumer:
                 offset = self.position[partition]
                 batch.append(FakeMessage(TOPIC, partition, offset, values[offset]))
                 self.position[partition] += 1
-        if not batch:
-            self.world.stop.set()  # caught up: the test is over
+        done = self.world.committed_offsets == {p: len(v) for p, v in self.world.log.items()}
+        if not batch and done:
+            self.world.stop.set()  # caught up and all committed: the test is over
         return batch
 
     def assignment(self) -> list[TopicPartition]:
@@ -203,13 +208,20 @@ class FakeConsumer:
         self.world.closed = True
 
 
+@pytest.fixture(params=[True, False], ids=["pipelined", "inline"])
+def pipelined(request: pytest.FixtureRequest) -> bool:
+    """Every test runs with the commit overlapping the next batch (default) and inline."""
+    return bool(request.param)
+
+
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBroker]:
+def world(monkeypatch: pytest.MonkeyPatch, pipelined: bool) -> Iterator[FakeBroker]:
     state = FakeBroker(
         log={p: [f"m{p}-{i}".encode() for i in range(10)] for p in range(PARTITIONS)}
     )
     monkeypatch.setattr(broker, "Producer", lambda _config: FakeProducer(state))
     monkeypatch.setattr(broker, "Consumer", lambda _config: FakeConsumer(state))
+    state.pipelined = pipelined
     try:
         yield state
     finally:
@@ -220,8 +232,9 @@ def _echo(batch: Sequence[Incoming]) -> list[Outgoing]:
     return [Outgoing("out", record.value or b"") for record in batch]
 
 
-def _loop(**overrides: Any) -> TransactionalLoop:
+def _loop(world: FakeBroker, **overrides: Any) -> TransactionalLoop:
     options: dict[str, Any] = {
+        "pipelined_commits": world.pipelined,
         "base_config": {},
         "input_topic": TOPIC,
         "group_id": "g",
@@ -261,7 +274,7 @@ def _assert_exactly_once(world: FakeBroker) -> None:
 
 
 def test_a_clean_run_commits_every_record_once(world: FakeBroker) -> None:
-    _loop().run(world.stop)
+    _loop(world).run(world.stop)
     _assert_exactly_once(world)
     assert "abort_transaction" not in world.calls
     assert world.closed
@@ -271,7 +284,7 @@ def test_an_abortable_commit_is_aborted_and_the_batch_redone_from_the_committed_
     world: FakeBroker,
 ) -> None:
     world.script["commit_transaction"] = [_abortable()]
-    _loop().run(world.stop)
+    _loop(world).run(world.stop)
     _assert_exactly_once(world)
     assert world.calls.count("abort_transaction") == 1
     # Nothing was committed before the first batch: back to the beginning of each partition.
@@ -295,7 +308,7 @@ def test_an_abort_mid_stream_rewinds_to_what_was_committed_not_to_the_batch(
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(FakeProducer, "send_offsets_to_transaction", second_fails)
-        _loop().run(world.stop)
+        _loop(world).run(world.stop)
     _assert_exactly_once(world)
     # Partition 0 goes back to 4 (committed by the first batch), partition 1 to its start.
     assert sorted(world.seeks) == [(0, 4), (1, OFFSET_BEGINNING)]
@@ -303,7 +316,7 @@ def test_an_abort_mid_stream_rewinds_to_what_was_committed_not_to_the_batch(
 
 def test_a_retriable_commit_is_retried_and_commits_once(world: FakeBroker) -> None:
     world.script["commit_transaction"] = [_retriable(), _retriable()]
-    _loop().run(world.stop)
+    _loop(world).run(world.stop)
     _assert_exactly_once(world)
     assert "abort_transaction" not in world.calls
 
@@ -311,7 +324,7 @@ def test_a_retriable_commit_is_retried_and_commits_once(world: FakeBroker) -> No
 def test_a_retriable_abort_is_retried_before_the_rewind(world: FakeBroker) -> None:
     world.script["commit_transaction"] = [_abortable()]
     world.script["abort_transaction"] = [_retriable()]
-    _loop().run(world.stop)
+    _loop(world).run(world.stop)
     _assert_exactly_once(world)
     assert world.calls.count("abort_transaction") == 2
 
@@ -319,7 +332,7 @@ def test_a_retriable_abort_is_retried_before_the_rewind(world: FakeBroker) -> No
 def test_committed_offsets_are_asked_again_until_they_are_known(world: FakeBroker) -> None:
     world.script["commit_transaction"] = [_abortable()]
     world.committed_failures = [_retriable("coordinator loading")]
-    _loop().run(world.stop)
+    _loop(world).run(world.stop)
     _assert_exactly_once(world)
     assert world.calls.count("committed") == 2
 
@@ -330,7 +343,7 @@ def test_a_fatal_error_exits_for_a_restart_without_touching_the_producer_again(
 ) -> None:
     world.script[call] = [_fatal()]
     with pytest.raises(TransactionalFailure, match="fenced"):
-        _loop().run(world.stop)
+        _loop(world).run(world.stop)
     assert world.outputs == [] and world.committed_offsets == {}
     after = world.calls[world.calls.index(call) + 1 :]
     assert "abort_transaction" not in after and "flush" not in after
@@ -340,7 +353,7 @@ def test_a_fatal_error_exits_for_a_restart_without_touching_the_producer_again(
 def test_a_fatal_consumer_error_exits_for_a_restart(world: FakeBroker) -> None:
     world.consumer_errors = [KafkaError(KafkaError._FENCED, "static member fenced", fatal=True)]
     with pytest.raises(TransactionalFailure, match="static member fenced"):
-        _loop().run(world.stop)
+        _loop(world).run(world.stop)
     assert world.outputs == []
 
 
@@ -348,7 +361,7 @@ def test_a_call_that_never_returns_is_declared_wedged(world: FakeBroker) -> None
     """librdkafka#5456: send_offsets_to_transaction ignoring its timeout."""
     world.script["send_offsets_to_transaction"] = [BLOCK]
     with pytest.raises(TransactionalFailure, match="wedged"):
-        _loop().run(world.stop)
+        _loop(world).run(world.stop)
     assert world.outputs == []
     after = world.calls[world.calls.index("send_offsets_to_transaction") + 1 :]
     assert after == [], "a wedged producer is never called again"
@@ -358,7 +371,7 @@ def test_a_call_that_never_returns_is_declared_wedged(world: FakeBroker) -> None
 def test_retries_stop_when_the_budget_is_spent(world: FakeBroker) -> None:
     world.script["commit_transaction"] = [_retriable()] * 100
     with pytest.raises(TransactionalFailure, match="still failing"):
-        _loop(retry_budget_s=0.5).run(world.stop)
+        _loop(world, retry_budget_s=0.5).run(world.stop)
     assert world.outputs == []
 
 
@@ -366,7 +379,7 @@ def test_a_failed_rewind_is_fatal_rather_than_skipping_the_batch(world: FakeBrok
     world.script["commit_transaction"] = [_abortable()]
     world.seek_failure = KafkaException(KafkaError(KafkaError._STATE, "erroneous state"))
     with pytest.raises(TransactionalFailure, match="cannot rewind"):
-        _loop().run(world.stop)
+        _loop(world).run(world.stop)
     assert world.outputs == []
 
 
@@ -374,7 +387,7 @@ def test_stop_during_a_blocked_call_ends_the_loop(world: FakeBroker) -> None:
     """SIGTERM is effective even while librdkafka never returns."""
     world.script["send_offsets_to_transaction"] = [BLOCK]
     stop = threading.Event()
-    loop = _loop(transaction_timeout_ms=600_000)  # the watchdog alone would wait 300 s
+    loop = _loop(world, transaction_timeout_ms=600_000)  # the watchdog alone would wait 300 s
     thread, errors = _run_in_thread(loop, stop)
     assert world.blocked.wait(30)
     stop.set()
@@ -399,7 +412,7 @@ def test_stop_during_retries_ends_the_loop(world: FakeBroker) -> None:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(FakeProducer, "commit_transaction", failing_commit)
-        thread, errors = _run_in_thread(_loop(retry_budget_s=600.0), stop)
+        thread, errors = _run_in_thread(_loop(world, retry_budget_s=600.0), stop)
         assert entered.wait(30)
         stop.set()
         thread.join(60)
@@ -409,3 +422,51 @@ def test_stop_during_retries_ends_the_loop(world: FakeBroker) -> None:
     last_commit = len(world.calls) - 1 - world.calls[::-1].index("commit_transaction")
     assert "abort_transaction" in world.calls[last_commit:], "the open transaction is aborted"
     assert world.closed
+
+
+def test_a_pipelined_commit_overlaps_the_next_batch_and_an_inline_one_does_not(
+    world: FakeBroker,
+) -> None:
+    committing = threading.Event()  # set while a commit is in progress
+    overlaps: list[bool] = []
+    original = FakeProducer.commit_transaction
+
+    def slow_commit(self: FakeProducer, timeout: float) -> None:
+        committing.set()
+        world.release.wait(0.05)  # a broker round trip
+        original(self, timeout)
+        committing.clear()
+
+    def handler(batch: Sequence[Incoming]) -> list[Outgoing]:
+        # Handling takes a while; does a commit run meanwhile?
+        overlaps.append(committing.wait(0.2))
+        return _echo(batch)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FakeProducer, "commit_transaction", slow_commit)
+        _loop(world, handler=handler).run(world.stop)
+    _assert_exactly_once(world)
+    assert any(overlaps) == world.pipelined
+    # Whatever overlaps, transactions never do: each begins after the previous commit ended.
+    begins = [i for i, call in enumerate(world.calls) if call == "begin_transaction"]
+    commits = [i for i, call in enumerate(world.calls) if call == "commit_transaction"]
+    assert len(begins) == len(commits) == 5  # 20 records in batches of 4
+    assert all(c < b for c, b in zip(commits, begins[1:], strict=False))
+
+
+def test_a_failed_pipelined_commit_drops_the_batch_handled_meanwhile_and_redoes_both(
+    world: FakeBroker,
+) -> None:
+    handled: list[bytes] = []
+
+    def handler(batch: Sequence[Incoming]) -> list[Outgoing]:
+        handled.extend(record.value or b"" for record in batch)
+        return _echo(batch)
+
+    world.script["commit_transaction"] = [None, _abortable("coordinator moved")]
+    _loop(world, handler=handler).run(world.stop)
+    _assert_exactly_once(world)
+    # Batch 2's commit failed: batch 2 is handled again, and (pipelined) so is batch 3,
+    # which was handled while that commit ran and was never published.
+    redone = len(handled) - 20
+    assert redone == (8 if world.pipelined else 4)
