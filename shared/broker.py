@@ -10,6 +10,13 @@ transactional id is stable per worker instance, so a restarted instance fences
 its predecessor and aborts its open transaction at once instead of leaving
 downstream readers waiting for the transaction timeout.
 
+Pipelined commits (``pipelined_commits``, the default): a batch's commit — offsets and
+EndTxn, a round trip to the broker — runs on a helper thread while the next batch is fetched
+and handled. That batch's transaction begins only after the commit succeeded, so outputs are
+published only in their own batch's transaction and in order. A commit that fails is
+answered as below, and the batch handled meanwhile (consumed past the committed offsets) is
+dropped and redone with it.
+
 Failure handling (issue #6: a broker restart mid-run). Errors of the
 transactional API come in three kinds, and each has one answer:
 
