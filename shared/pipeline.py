@@ -322,7 +322,7 @@ def scored_decider(
             submitted_at=datetime.fromtimestamp(0, UTC),  # not used by the policy
         )
         found = lexical.detect([DetectionInput(text=text, tenant_id=request.tenant_id)])[0]
-        classifier = Findings(scores={k: v for k, v in scores.items() if k != "unsafe"})
+        classifier = Findings(scores=dict(scores))
         detection = combine([found, classifier], model_version="classify")
         return evaluate(detection, request, policy).action
 

@@ -112,12 +112,15 @@ def _judge(
 ) -> _Judgement:
     rules = _Rules(policy, request.profile)
     results: list[CategoryResult] = []
+    lead = _corroborated(detection, request, policy, intent)
     for cid, category in policy.categories.items():
         if cid == "blocklist":
             result = _judge_blocklist(detection, policy, request.tenant_id, rules)
         else:
             score = detection.scores.get(cid, 0.0)
-            result = _judge_category(cid, category, score, request, intent, rules)
+            result = _judge_category(
+                cid, category, score, request, intent, rules, corroborated=cid == lead
+            )
         if result is not None:
             results.append(result)
 
@@ -139,21 +142,31 @@ def _judge_category(
     request: ModerationRequest,
     intent: Intent | None,
     rules: _Rules,
+    *,
+    corroborated: bool = False,
 ) -> CategoryResult | None:
-    """Bands (relaxed by intent where allowed), then the floor; None if the profile ignores it."""
+    """Bands (relaxed by intent where allowed), then the floor; None if the profile ignores it.
+
+    ``corroborated``: the policy's ``unsafe`` signal picked this category, so its bands are
+    read at their last band's minimum (or the score, if higher); the rule that fires is
+    ``unsafe.<category>`` when that changed the band.
+    """
     policy = rules.policy
     bands, source = _bands_for(policy, request.profile, request.tenant_id, cid)
     floor = policy.floors.get(cid)
     if not bands and floor is None:
         return None
     shift, cap = _relaxation(policy, category, intent)
-    base = _band_at(bands, score, 0.0)
-    band = _band_at(bands, score, shift)
+    banded = max(score, bands[-1].min) if corroborated and bands else score
+    base = _band_at(bands, banded, 0.0)
+    band = _band_at(bands, banded, shift)
     action: Action = band.action if band else "allow"
     if cap is not None and ACTION_RANK[action] > ACTION_RANK[cap]:
         action = cap
     if action != (base.action if base else "allow") and category.intent is not None:
         rules.fire(f"intent.{cid}", cid, action, category.intent.clause, score)
+    elif band is not None and band != _band_at(bands, score, shift):
+        rules.fire(f"unsafe.{cid}", cid, action, band.clause, score)
     elif band is not None:
         rules.fire(source, cid, action, band.clause, score)
     thresholds = [_shifted(bands[0].min, shift)] if bands else []
@@ -166,6 +179,25 @@ def _judge_category(
     return CategoryResult(
         id=cid, score=score, threshold=threshold, triggered=score >= threshold, action=action
     )
+
+
+def _corroborated(
+    detection: Detection, request: ModerationRequest, policy: Policy, intent: Intent | None
+) -> str | None:
+    """The category the ``unsafe`` signal raises (see ``HarmSignal``), if any: the
+    highest-scoring one whose first band the request reached (ties: taxonomy order)."""
+    signal = policy.unsafe
+    if signal is None or detection.scores.get("unsafe", 0.0) < signal.min:
+        return None
+    lead: str | None = None
+    best = -1.0
+    for cid, category in policy.categories.items():
+        bands, _ = _bands_for(policy, request.profile, request.tenant_id, cid)
+        score = detection.scores.get(cid, 0.0)
+        shift, _cap = _relaxation(policy, category, intent)
+        if bands and _band_at(bands, score, shift) is not None and score > best:
+            lead, best = cid, score
+    return lead
 
 
 def _judge_blocklist(

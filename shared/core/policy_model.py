@@ -105,6 +105,21 @@ class Floor(_Config):
     clause: ClauseNo
 
 
+class HarmSignal(_Config):
+    """The classifier's ``unsafe`` score: the calibrated probability that *any* harmful
+    category applies, with a threshold validated on its own.
+
+    Category scores split that probability between categories, and each is weaker than it on
+    harmful requests (a request to build a pipe bomb "to hurt as many people as possible"
+    scored unsafe 0.96 and violence 0.79: the violence band alone gave guidance). From
+    ``min`` upward, the highest-scoring category that reached its first band is judged as if
+    its score stood at its last band; a declared intent shifts and caps that as it does any
+    score. Nothing else changes: no category that stayed below its bands is touched.
+    """
+
+    min: Score = Field(gt=0.0)
+
+
 class ClauseRule(_Config):
     """A deterministic rule (blocklist hits) with its action and the clause it cites."""
 
@@ -166,6 +181,7 @@ class Policy(_Config):
     intent: IntentSettings = IntentSettings()
     categories: dict[Name, Category] = Field(min_length=1)
     floors: dict[Name, Floor] = Field(default_factory=dict)
+    unsafe: HarmSignal | None = None
     blocklist: ClauseRule
     pii: PiiRule
     lists: TermLists = TermLists()

@@ -51,7 +51,7 @@ def render_markdown(policy: Policy) -> str:
     lines = [f"# {_text(policy.title)}", "", f"*Policy {policy.id}, version {policy.version}.*", ""]
     if policy.intro:
         lines += [_text(policy.intro), ""]
-    lines += _floors(policy) + _intent(policy)
+    lines += _floors(policy) + _signal(policy) + _intent(policy)
     for name in policy.profiles:
         lines += _profile(policy, name)
     return "\n".join(lines).rstrip() + "\n"
@@ -73,6 +73,22 @@ def _floors(policy: Policy) -> list[str]:
             f"Outcome: {ACTION_TEXT[floor.action]}. ({refs})"
         )
     return [*lines, ""]
+
+
+def _signal(policy: Policy) -> list[str]:
+    if policy.unsafe is None:
+        return []
+    return [
+        "## When a request looks harmful overall",
+        "",
+        "Besides a score for each category, our classifier estimates how likely a message is "
+        f"to be harmful at all. When that estimate is at least {policy.unsafe.min:.0%} and a "
+        "category already calls for care, we treat the request as that category's clearest "
+        "case: in most profiles it is then not answered, and the notice cites that "
+        "category's rule. A declared purpose counts as it always does. Messages that no "
+        "category reacts to are never refused this way.",
+        "",
+    ]
 
 
 def _intent(policy: Policy) -> list[str]:

@@ -77,9 +77,9 @@ def test_refusal_cites_the_band_clause() -> None:
     decision = evaluate(detection({"violence": 0.9}), request(), default_policy())
     assert decision.action == "refuse"
     assert decision.primary_category == "violence"
-    assert decision.policy_ref == "public_assistant@5#violence.2"
+    assert decision.policy_ref == "public_assistant@6#violence.2"
     assert rules(decision) == ["profile.public_assistant.violence"]
-    assert decision.policy_version == "clearpath-default@5"
+    assert decision.policy_version == "clearpath-default@6"
 
 
 def test_most_restrictive_category_wins_and_ties_go_to_highest_score() -> None:
@@ -95,7 +95,7 @@ def test_floor_fires_and_wins_ties_even_with_a_lower_score() -> None:
     assert decision.action == "refuse"
     assert "floor.weapons_cbrn" in rules(decision)
     assert decision.primary_category == "weapons_cbrn"
-    assert decision.policy_ref == "internal_tool@5#weapons_cbrn.3"
+    assert decision.policy_ref == "internal_tool@6#weapons_cbrn.3"
 
 
 def test_floor_is_not_relaxed_by_verified_intent_even_on_a_relaxable_category() -> None:
@@ -130,7 +130,7 @@ def test_unverified_intent_shifts_thresholds_and_records_the_intent_rule() -> No
     assert decision.action == "allow_with_guidance"
     assert decision.intent_applied is True
     assert rules(decision) == ["intent.violence"]
-    assert decision.policy_ref == "public_assistant@5#violence.3"
+    assert decision.policy_ref == "public_assistant@6#violence.3"
     violence = next(c for c in decision.categories if c.id == "violence")
     assert violence.threshold == pytest.approx(0.34)  # 0.24 shifted up by 0.1
 
@@ -194,8 +194,8 @@ def test_tenant_blocklist_hit_refuses_with_a_resolvable_anchored_ref() -> None:
     assert decision.action == "refuse"
     assert rules(decision) == ["tenant.acme.blocklist"]
     assert decision.primary_category == "blocklist"
-    assert decision.policy_ref == "public_assistant@5#blocklist.1"
-    assert decision.policy_version == "clearpath-default@5+acme@2"
+    assert decision.policy_ref == "public_assistant@6#blocklist.1"
+    assert decision.policy_version == "clearpath-default@6+acme@2"
     clause = resolve_policy_ref(policy, decision.policy_ref)
     assert clause.category == "blocklist" and "block" in clause.text
     assert f'id="{anchor_for(decision.policy_ref)}"' in render_html(policy)
@@ -221,7 +221,7 @@ def test_pii_is_redacted_under_public_assistant_only() -> None:
     assert public.action == "redact"
     assert rules(public) == ["pii.redact"]
     assert public.primary_category == "privacy"
-    assert public.policy_ref == "public_assistant@5#privacy.3"
+    assert public.policy_ref == "public_assistant@6#privacy.3"
     internal = evaluate(found, request(profile="internal_tool"), default_policy())
     assert internal.action == "allow"
 
@@ -269,3 +269,68 @@ def test_evaluate_is_deterministic_and_every_ref_resolves() -> None:
     assert first.primary_category == "sexual_minors"
     for rule in first.rules_fired:
         assert resolve_policy_ref(policy, rule.policy_ref).category == rule.category
+
+
+# -- the unsafe signal (policy.unsafe: the classifier's any-harm score corroborates) --------
+
+
+def test_unsafe_signal_judges_the_leading_category_at_its_last_band() -> None:
+    # violence 0.79 alone is guidance; with unsafe at the signal's minimum it is refused,
+    # citing the last band's clause, under a rule named for the signal.
+    scores = {"violence": 0.79, "crime_illicit": 0.3}
+    plain = evaluate(detection(scores), request(), default_policy())
+    assert plain.action == "allow_with_guidance"
+    decision = evaluate(detection({**scores, "unsafe": 0.84}), request(), default_policy())
+    assert decision.action == "refuse"
+    assert rules(decision) == ["unsafe.violence"]
+    assert decision.policy_ref == "public_assistant@6#violence.2"
+    violence = next(c for c in decision.categories if c.id == "violence")
+    assert (violence.score, violence.action) == (0.79, "refuse")  # the score is reported as is
+    crime = next(c for c in decision.categories if c.id == "crime_illicit")
+    assert crime.action == "allow"  # below its first band: untouched
+
+
+def test_unsafe_signal_below_its_minimum_changes_nothing() -> None:
+    decision = evaluate(detection({"violence": 0.79, "unsafe": 0.83}), request(), default_policy())
+    assert decision.action == "allow_with_guidance"
+    assert rules(decision) == ["profile.public_assistant.violence"]
+
+
+def test_unsafe_signal_never_acts_without_a_category_band() -> None:
+    # A high unsafe score with every category below its first band: nothing to corroborate.
+    decision = evaluate(detection({"violence": 0.2, "unsafe": 0.99}), request(), default_policy())
+    assert decision.action == "allow"
+    assert decision.rules_fired == ()
+
+
+def test_unsafe_signal_raises_only_the_highest_scoring_triggered_category() -> None:
+    scores = {"violence": 0.5, "crime_illicit": 0.6, "unsafe": 0.9}
+    decision = evaluate(detection(scores), request(), default_policy())
+    assert decision.action == "refuse"
+    assert rules(decision) == ["profile.public_assistant.violence", "unsafe.crime_illicit"]
+    assert decision.primary_category == "crime_illicit"
+
+
+def test_unsafe_signal_still_yields_to_a_declared_intent() -> None:
+    # Fiction shifts violence's bands up by 0.1: the corroborated score sits at the last
+    # band's unshifted minimum, so the declared purpose keeps the answer at guidance.
+    scores = {"violence": 0.79, "unsafe": 0.95}
+    decision = evaluate(detection(scores), request(purpose=intent("fiction")), default_policy())
+    assert decision.action == "allow_with_guidance"
+    assert rules(decision) == ["intent.violence"]
+    assert decision.intent_applied is True
+    # A category no purpose relaxes is refused whatever is declared.
+    cbrn = {"weapons_cbrn": 0.35, "unsafe": 0.95}
+    decision = evaluate(detection(cbrn), request(purpose=intent("fiction")), default_policy())
+    assert decision.action == "refuse"
+    assert rules(decision) == ["unsafe.weapons_cbrn"]
+
+
+def test_a_policy_without_the_unsafe_signal_ignores_the_score() -> None:
+    def drop(data: dict[str, Any]) -> None:
+        data.pop("unsafe")
+
+    decision = evaluate(
+        detection({"violence": 0.79, "unsafe": 0.99}), request(), edited_policy(drop)
+    )
+    assert decision.action == "allow_with_guidance"

@@ -32,7 +32,7 @@ def test_html_is_a_standalone_page() -> None:
     html = render_html(default_policy())
     assert html.startswith('<!DOCTYPE html>\n<html lang="en">')
     assert '<meta charset="utf-8">' in html
-    assert "<title>Clearpath content policy (version 5)</title>" in html
+    assert "<title>Clearpath content policy (version 6)</title>" in html
     assert html.rstrip().endswith("</html>")
     assert html.count("<main>") == html.count("</main>") == 1
 
@@ -46,9 +46,11 @@ def test_html_is_rendered_from_the_markdown() -> None:
 def test_floors_and_intent_are_explained() -> None:
     markdown = render_markdown(default_policy())
     assert "## What nothing can change" in markdown
-    assert "(#public_assistant-v5--sexual_minors-3)" in markdown
-    assert "(#internal_tool-v5--weapons_cbrn-3)" in markdown
+    assert "(#public_assistant-v6--sexual_minors-3)" in markdown
+    assert "(#internal_tool-v6--weapons_cbrn-3)" in markdown
     assert "## What a declared purpose can change" in markdown
+    assert "## When a request looks harmful overall" in markdown
+    assert "at least 84%" in markdown
     assert "**Violence** (fiction, journalism, research, education)" in markdown
     assert "**Prompt attacks** (" not in markdown
     assert "## Profile: Public assistant (`public_assistant`)" in markdown
@@ -65,4 +67,4 @@ def test_policy_text_is_escaped() -> None:
     html = render_html(policy)
     assert "<script>" not in html and "<b>bold" not in html
     assert "&lt;script&gt;" in html and "&amp; more" in html
-    assert "<title>Policy &lt;b&gt;bold&lt;/b&gt; (version 5)</title>" in html
+    assert "<title>Policy &lt;b&gt;bold&lt;/b&gt; (version 6)</title>" in html
