@@ -3,7 +3,11 @@
 How a decision is made, per category the policy defines (in policy order):
 
 1. **Bands** — the request's profile (or the tenant's replacement bands for it) maps the
-   category score to an action: the highest band whose ``min`` the score reaches.
+   category score to an action: the highest band whose ``min`` the score reaches. With the
+   policy's ``unsafe`` signal (the classifier's any-harm score) at or above its ``min``, the
+   highest-scoring category that reached its first band is read at its last band's ``min``
+   instead (rule ``unsafe.<category>`` when that changed the band); intent then applies
+   to it as to any score.
 2. **Intent** — a declared purpose relaxes a category only when the category is
    ``relaxable`` and lists that purpose. Unverified: every band's ``min`` shifts up by
    ``intent.unverified_shift``. Verified: by ``intent.verified_shift``, and the category
