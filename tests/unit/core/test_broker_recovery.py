@@ -159,9 +159,11 @@ class FakeConsumer:
         self.world = world
         self.position: dict[int, int] = {}
         self.on_assign: Callable[[Any, Any], None] | None = None
+        self.on_revoke: Callable[[Any, Any], None] | None = None
 
     def subscribe(self, topics: list[str], **callbacks: Callable[[Any, Any], None]) -> None:
         self.on_assign = callbacks["on_assign"]
+        self.on_revoke = callbacks["on_revoke"]
 
     def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
         if not self.position:  # first call: the group assigns both partitions
@@ -470,3 +472,35 @@ def test_a_failed_pipelined_commit_drops_the_batch_handled_meanwhile_and_redoes_
     # which was handled while that commit ran and was never published.
     redone = len(handled) - 20
     assert redone == (8 if world.pipelined else 4)
+
+
+def test_a_rebalance_lets_the_commit_in_flight_land_first(world: FakeBroker) -> None:
+    """The revoked partitions' offsets are in the pending commit: it lands before the group
+    moves them (as librdkafka calls on_revoke from inside consume, mid-loop)."""
+    consumers: list[FakeConsumer] = []
+    landed_at_revoke: list[bool] = []
+    original = FakeProducer.commit_transaction
+
+    def slow_commit(self: FakeProducer, timeout: float) -> None:
+        world.release.wait(0.1)
+        original(self, timeout)
+
+    def tracking(_config: Any) -> FakeConsumer:
+        consumer = FakeConsumer(world)
+        consumers.append(consumer)
+        return consumer
+
+    def handler(batch: Sequence[Incoming]) -> list[Outgoing]:
+        consumer = consumers[0]
+        if batch[0].offset == 4 and batch[0].partition == 0:  # the second batch
+            assert consumer.on_revoke is not None
+            consumer.on_revoke(consumer, consumer.assignment())
+            landed_at_revoke.append(world.committed_offsets.get(0) == 4)
+        return _echo(batch)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FakeProducer, "commit_transaction", slow_commit)
+        patch.setattr(broker, "Consumer", tracking)
+        _loop(world, handler=handler).run(world.stop)
+    _assert_exactly_once(world)
+    assert landed_at_revoke == [True]
