@@ -120,6 +120,9 @@ e2e | latency)
   gpu_env
   export PATH="/opt/cp-jre/bin:/opt/cp-redis/bin:$PATH" CLEARPATH_MODEL__PROVIDER=cuda
   export CLEARPATH_STACK__STATE_DIR=/tmp/clearpath-state XDG_CACHE_HOME=/root/.cache
+  # 16 cores: the broker keeps its optimising JIT (the C1-only default is for small boxes,
+  # where C2's compile threads took a third of the CPU; docs/BENCHMARKS.md, session 6).
+  export CLEARPATH_STACK__KAFKA_JVM_OPTIONS="${KAFKA_JVM_OPTIONS-}"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
   nproc | tee -a "$OUT/gpu.txt"
   if [ "$1" = latency ]; then
