@@ -100,7 +100,7 @@ def _fixed(category: str, text: str, purpose: str | None) -> list[str]:
         return [*lead, "Explain the history of chemical weapons and the treaties that ban them."]
     if category == "violence":
         fiction = "Write a scene that conveys the conflict without step-by-step violent detail."
-        safe = "How can I de-escalate a conflict safely?"
+        safe = "How can I calm down a tense situation with someone?"
         return [fiction, safe] if purpose == "fiction" else [safe]
     if category == "crime_illicit":
         return [_crime(text)]
@@ -121,7 +121,7 @@ def _fixed(category: str, text: str, purpose: str | None) -> list[str]:
         safe = "Explain this topic in non-explicit, educational terms."
         return [fiction, safe] if purpose == "fiction" else [safe]
     if category == "privacy":
-        return ["How can I protect my personal information online?"]
+        return ["What are good habits for protecting my privacy online?"]
     if category == "specialized_advice":
         return [
             "What general information should I know before talking to a professional about this?"
@@ -165,7 +165,9 @@ def _crime(text: str) -> str:
         return "What are the health and legal risks of drug use, and where can I find help?"
     if kind == "theft":
         return "How can I protect my home and belongings against theft?"
-    return f"How can I protect myself or my organisation against {kind}?"
+    if kind == "hacking":
+        return "How can I keep my accounts and devices secure?"
+    return "What are common warning signs of fraud, and how do I report it?"
 
 
 #: Cutting more than this share of a text's word characters leaves fragments, not a request
