@@ -241,6 +241,12 @@ class WorkerSettings(_Section):
         "fetched and handled (its transaction begins once that commit succeeded). False "
         "commits inline, one batch at a time.",
     )
+    freeze_heap: bool = Field(
+        default=True,
+        description="Freeze the start-up heap (gc.freeze) before consuming: full garbage "
+        "collections then skip the model, policy and clients instead of pausing every "
+        "message in flight for tens of milliseconds.",
+    )
     instance_id: str = Field(
         default_factory=socket.gethostname,
         description="Stable per replica (the pod name): part of the transactional id.",

@@ -17,6 +17,7 @@ from shared.broker import BatchHandler, TransactionalLoop, client_config
 from shared.cache import NullVerdictCache, VerdictCache, build_cache, metrics_observer
 from shared.detector_timing import timed_pipeline
 from shared.health import HealthServer
+from shared.heap import freeze_startup_heap
 from shared.metrics import WorkerMetrics
 from shared.pipeline import Pipeline
 from shared.settings import Settings
@@ -64,9 +65,12 @@ class Worker:
     metrics: WorkerMetrics
     health: HealthServer
     cache: VerdictCache = field(default_factory=NullVerdictCache)
+    freeze_heap: bool = True
 
     def run(self) -> int:
         stop = threading.Event()
+        if self.freeze_heap:
+            freeze_startup_heap()
 
         def on_signal(signum: int, _frame: FrameType | None) -> None:
             log.info("stage=%s signal=%s: finishing the batch in hand", self.stage, signum)
@@ -145,7 +149,12 @@ def build_worker(
         ready=ready,
     )
     return Worker(
-        stage=stage, loop=loop, metrics=metrics, health=health, cache=cache or NullVerdictCache()
+        stage=stage,
+        loop=loop,
+        metrics=metrics,
+        health=health,
+        cache=cache or NullVerdictCache(),
+        freeze_heap=settings.worker.freeze_heap,
     )
 
 

@@ -9,6 +9,7 @@ import uvicorn
 
 from services.gateway.app import create_app
 from shared.errors import ClearpathError
+from shared.heap import freeze_startup_heap
 from shared.settings import Settings
 
 __all__ = ["run_gateway"]
@@ -37,5 +38,7 @@ def run_gateway(settings: Settings | None = None) -> int:
         server_header=False,
     )
     server = uvicorn.Server(config)
+    if settings.worker.freeze_heap:
+        freeze_startup_heap()  # the classifier, policy and clients are built by now
     server.run(sockets=[sock])
     return 0
