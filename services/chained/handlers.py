@@ -18,12 +18,14 @@ What differs from the split topology:
   failed, the intermediate message it would have travelled as (it contains the request) and
   ``source_topic`` naming the intermediate topic; ``partition`` is -1 and ``offset`` its
   position in the batch, since the record was never published.
-* One classifier session serves detection and the response step's rewrite rechecks.
+* One classifier session serves detection and the response step's rewrite rechecks; the
+  redacted texts that redactions' receipts offer are scored with the batch's detection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from services.detection.handlers import build_handler as detection_handler
@@ -68,11 +70,13 @@ def build_handler(deps: StageDeps) -> BatchHandler:
         StageContext(stage=stage, deadletter_topic=outer.deadletter_topic, clock=outer.clock)
         for stage in ("detection", "policy", "response")
     ]
+    factories: tuple[Callable[[StageDeps], BatchHandler], ...] = (
+        functools.partial(detection_handler, prepare_rechecks=True),
+        policy_handler,
+        response_handler,
+    )
     detect, decide, respond = (
-        factory(replace(deps, ctx=ctx))
-        for factory, ctx in zip(
-            (detection_handler, policy_handler, response_handler), contexts, strict=True
-        )
+        factory(replace(deps, ctx=ctx)) for factory, ctx in zip(factories, contexts, strict=True)
     )
     topics = deps.topics
 

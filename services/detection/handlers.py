@@ -46,7 +46,9 @@ def _in_order(
     return kept
 
 
-def build_handler(deps: StageDeps) -> BatchHandler:
+def build_handler(deps: StageDeps, *, prepare_rechecks: bool = False) -> BatchHandler:
+    """``prepare_rechecks``: the response step runs in this process too (the chained worker),
+    so redaction rewrites are scored with the batch (:meth:`Pipeline.detect`)."""
     pipeline, topics, ctx, cache = deps.pipeline, deps.topics, deps.ctx, deps.cache
     audit = deps.audit
 
@@ -83,7 +85,9 @@ def build_handler(deps: StageDeps) -> BatchHandler:
         misses = [i for i, hit in enumerate(cached) if hit is None]
         if misses:
             started = time.perf_counter()
-            detections = pipeline.detect([requests[i] for i in misses])
+            detections = pipeline.detect(
+                [requests[i] for i in misses], prepare_rechecks=prepare_rechecks
+            )
             elapsed_ms = _ms(time.perf_counter() - started)
             for i, detection in zip(misses, detections, strict=True):
                 message = DetectionMessage(

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shared.broker import Incoming
 from shared.core.detection import DetectionInput, Findings
 from shared.pipeline import Pipeline, RecheckMemo
+from shared.schemas import (
+    DecisionMessage,
+    ModerationRequest,
+    Verdict,
+    decode,
+    encode,
+    message_key,
+)
 from tests.support.factories import NOW, make_request
 from tests.support.fakes import KeywordClassifier, fake_pipeline
 
@@ -72,8 +81,6 @@ def test_the_memo_is_bounded() -> None:
 
 
 def test_a_batch_prefetch_checks_unseen_candidates_once_and_changes_no_receipt() -> None:
-    from shared.schemas import DecisionMessage
-
     pipeline, counter = _counting_pipeline()
     plain, _ = _counting_pipeline()
     requests = [make_request(text=f"How do I poison my neighbour? ({i})") for i in range(4)]
@@ -96,3 +103,61 @@ def test_a_batch_prefetch_checks_unseen_candidates_once_and_changes_no_receipt()
         if batched.receipt is not None and alone.receipt is not None:
             assert batched.receipt.rewrite == alone.receipt.rewrite
     assert len(counter.texts) == again  # composing the receipts needed no further pass
+
+
+def _chained_verdicts(pipeline: Pipeline, requests: Sequence[ModerationRequest]) -> list[Verdict]:
+    from services.chained.handlers import build_handler
+    from tests.support.stages import TOPICS, stage_deps
+
+    handle = build_handler(stage_deps(pipeline, "chained"))
+    batch = [
+        Incoming(TOPICS.requests, 0, i, message_key(r), encode(r), 0)
+        for i, r in enumerate(requests)
+    ]
+    return [decode(o.value, Verdict) for o in handle(batch) if o.topic == TOPICS.verdicts]
+
+
+PII_REQUESTS = [
+    make_request(request_id=f"r{i}", text=text)
+    for i, text in enumerate(
+        [
+            "Email me at jane.doe@example.com when the order ships.",
+            "Call me on +44 20 7946 0958 after six please.",
+            "What is the capital of France?",
+            "Send the invoice to bob.smith@example.org and cc the team.",
+        ]
+    )
+]
+
+
+def test_the_chained_worker_scores_redaction_rewrites_with_the_batch() -> None:
+    # Redactions' first rewrite is the redacted text: scored in the detection pass, so the
+    # batch needs one classifier call, and every receipt is what separate rechecks give.
+    pipeline, counter = _counting_pipeline()
+    verdicts = _chained_verdicts(pipeline, PII_REQUESTS)
+    assert [v.action for v in verdicts] == ["redact", "redact", "allow", "redact"]
+    assert counter.detect_calls == [len(PII_REQUESTS) + 3]  # the requests and 3 redactions
+    assert "Email me at [EMAIL] when the order ships." in counter.texts
+
+    separate, separate_counter = _counting_pipeline()
+    messages = []
+    for request, detection in zip(PII_REQUESTS, separate.detect(PII_REQUESTS), strict=True):
+        decision = separate.decide(request, detection)
+        messages.append(DecisionMessage(request=request, detection=detection, decision=decision))
+    separate.prefetch_rechecks(messages)
+    assert len(separate_counter.detect_calls) == 2  # the batch, then its rechecks
+    for verdict, message in zip(verdicts, messages, strict=True):
+        expected = separate.respond(message, now=NOW)
+        assert verdict.action == expected.action
+        assert (verdict.receipt is None) == (expected.receipt is None)
+        if verdict.receipt is not None and expected.receipt is not None:
+            assert verdict.receipt.rewrite == expected.receipt.rewrite
+            assert verdict.receipt.rewrite is not None
+
+
+def test_check_scores_the_redaction_rewrite_in_its_detection_pass() -> None:
+    pipeline, counter = _counting_pipeline()
+    verdict = pipeline.check(PII_REQUESTS[0], clock=lambda: NOW)
+    assert verdict.action == "redact" and verdict.receipt is not None
+    assert verdict.receipt.rewrite == "Email me at [EMAIL] when the order ships."
+    assert counter.detect_calls == [2]  # one pass: the request and its redaction
