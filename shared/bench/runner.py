@@ -1,10 +1,10 @@
 """One ``clearpath bench e2e`` run: stack, in-process baselines, workers, Kafka phases, clean-up.
 
-Order: the bare model and the naive loop run first, in this process, while no worker is
-running; then the three workers start on namespaced topics and the closed loop (cold), the
-warm-cache pass and the open loop at half the measured rate run one after another. Workers
-are stopped by pid and the bench's topics deleted afterwards; a stack this run started is
-stopped too (unless ``keep``).
+Order: the broker's warm-up, then the bare model and the naive loop, in this process, while
+no worker is running; then the three workers start on namespaced topics and the closed loop
+(cold), the warm-cache pass and the open loop at half the measured rate run one after
+another. Workers are stopped by pid and the bench's topics deleted afterwards; a stack this
+run started is stopped too (unless ``keep``).
 """
 
 from __future__ import annotations
@@ -115,11 +115,14 @@ def run_bench(
     cold = make_mix(options.messages, run_id=run_id, now=utcnow(), seed=options.seed)
     try:
         pipeline = build_pipeline(settings)
-        progress(f"model only: {len(cold)} texts in batches of {batch}…")
-        model = model_only(pipeline, cold, batch=batch)
+        # The broker warms up first: a freshly started JVM compiles and loads for a while,
+        # and measured beside that the bare model came out 25-40 % slow on 2 cores (and
+        # e2e / model above 1 in split runs; docs/BENCHMARKS.md, session 7).
         if options.warmup_s > 0:
             progress(f"warming the broker up: transactions for {options.warmup_s:.0f} s…")
             warm_broker(base, warmup, seconds=options.warmup_s)
+        progress(f"model only: {len(cold)} texts in batches of {batch}…")
+        model = model_only(pipeline, cold, batch=batch)
         naive_items = cold[: max(1, min(options.naive_messages, len(cold)))]
         progress(f"naive loop: {len(naive_items)} messages, one at a time…")
         naive = run_naive(
