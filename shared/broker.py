@@ -102,6 +102,9 @@ class Incoming:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int
+    #: The decoded message ``value`` encodes, when the record never left the process (the
+    #: chained worker's hand-offs): the next step reads it instead of decoding the bytes.
+    message: object | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,8 @@ class Outgoing:
     topic: str
     value: bytes
     key: bytes | None = None
+    #: The message ``value`` encodes, for a consumer in the same process (never published).
+    message: object | None = field(default=None, compare=False, repr=False)
 
 
 BatchHandler = Callable[[Sequence[Incoming]], Sequence[Outgoing]]

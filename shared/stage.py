@@ -54,6 +54,9 @@ def run_stage(
     outputs: list[Outgoing] = []
     valid: list[tuple[Incoming, M]] = []
     for record in batch:
+        if isinstance(record.message, model):  # handed over in process: already decoded
+            valid.append((record, record.message))
+            continue
         try:
             valid.append((record, decode(record.value, model, max_text_bytes=max_text_bytes)))
         except Exception as exc:

@@ -55,6 +55,7 @@ def _split(outputs: Sequence[Outgoing], topic: str) -> tuple[list[Incoming], lis
                     key=out.key,
                     value=out.value,
                     timestamp_ms=0,
+                    message=out.message,  # the next step skips decoding it
                 )
             )
         else:

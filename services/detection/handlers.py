@@ -97,7 +97,10 @@ def build_handler(deps: StageDeps, *, prepare_rechecks: bool = False) -> BatchHa
                 )
                 outputs[i].append(
                     Outgoing(
-                        topic=topics.detections, key=message_key(requests[i]), value=encode(message)
+                        topic=topics.detections,
+                        key=message_key(requests[i]),
+                        value=encode(message),
+                        message=message,
                     )
                 )
         return [out for outs in outputs for out in outs]

@@ -33,7 +33,10 @@ def build_handler(deps: StageDeps) -> BatchHandler:
             )
             outputs.append(
                 Outgoing(
-                    topic=topics.decisions, key=message_key(message.request), value=encode(out)
+                    topic=topics.decisions,
+                    key=message_key(message.request),
+                    value=encode(out),
+                    message=out,
                 )
             )
         return outputs

@@ -47,3 +47,23 @@ def test_offsets_committed_are_one_past_the_last_record_of_each_partition() -> N
     batch = _records([b"a", b"b", b"c", b"d", b"e"])
     offsets = {(tp.topic, tp.partition): tp.offset for tp in TransactionalLoop._next_offsets(batch)}
     assert offsets == {("in", 0): 5, ("in", 1): 4}
+
+
+def test_a_record_handed_over_in_process_is_not_decoded_again() -> None:
+    seen: list[ModerationRequest] = []
+
+    def process(messages: Sequence[ModerationRequest]) -> list[Outgoing]:
+        seen.extend(messages)
+        return []
+
+    handed = make_request(request_id="in-process", text="ok")
+    # Bytes that would not even decode: the message object is what the step reads.
+    kept = Incoming("in", -1, 0, None, b"not read", 0, message=handed)
+    # A message of another model is ignored and the bytes are decoded as usual.
+    other = Incoming("in", 0, 1, None, encode(make_request(request_id="wire")), 0, message=NOW)
+    ctx = StageContext(stage="policy", deadletter_topic="dlq", clock=lambda: NOW)
+    out = run_stage(
+        [kept, other], model=ModerationRequest, process=process, ctx=ctx, max_text_bytes=100
+    )
+    assert out == [] and ctx.dead_lettered == []
+    assert seen[0] is handed and seen[1].request_id == "wire"
