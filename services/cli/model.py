@@ -245,7 +245,8 @@ def register(
         sizes = _ints(batches) or ((1, 8, 32, 128, 512, 1024, 4096) if on_gpu else (1, 8, 32, 128))
         lengths = _ints(seq_lens) or (32, 128)
         for name in names:
-            encoder, _ = build_encoder(settings, variant=name)
+            # the probe is already open on one variant: reuse it, do not hold two copies
+            encoder = probe if probe.variant == name else build_encoder(settings, variant=name)[0]
             budget = settings.batch_tokens if encoder.provider == "cpu" else None
             for row in bench_encoder(
                 encoder,

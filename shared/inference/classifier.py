@@ -70,6 +70,7 @@ class OnnxClassifier:
             max_batch=self._max_batch,
             pad_id=self._tokenizer.pad_id,
             max_tokens=self._max_tokens,
+            multiple=self._encoder.runs_at_once,
         )
         emb, window_index = self._encoder.embed(batches, len(windows))
         text_index = np.array([windows[j].text_index for j in window_index], dtype=np.int64)

@@ -40,6 +40,11 @@ class Encoder:
     solo: ort.InferenceSession | None = None
     pool: ThreadPoolExecutor | None = None
 
+    @property
+    def runs_at_once(self) -> int:
+        """How many batches ``embed`` runs at once (1 without parallel runs)."""
+        return self.parallel if self.pool is not None else 1
+
     def run(self, batch: Batch) -> NDArray[np.float32]:
         return _run(self.session, batch)
 

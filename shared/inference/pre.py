@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
-__all__ = ["Batch", "TextTokenizer", "Window", "pack_batches"]
+__all__ = ["Batch", "TextTokenizer", "Window", "balanced_rows", "pack_batches"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,22 +106,34 @@ class TextTokenizer:
 
 
 def pack_batches(
-    windows: Sequence[Window], *, max_batch: int, pad_id: int = 0, max_tokens: int | None = None
+    windows: Sequence[Window],
+    *,
+    max_batch: int,
+    pad_id: int = 0,
+    max_tokens: int | None = None,
+    multiple: int = 1,
 ) -> list[Batch]:
     """Group windows by length (longest first) into batches padded to their longest member.
 
     A batch holds at most ``max_batch`` windows and, when ``max_tokens`` is set, at most that
     many padded tokens (rows x width; a single longer window still gets a batch of its own):
     on a CPU the encoder is fastest per token when a run's activations stay in cache.
+
+    The batches are as even as the caps allow (see :func:`balanced_rows`), and their number is
+    rounded up to a multiple of ``multiple`` while there are rows to share: an encoder that
+    runs ``multiple`` batches at once, one thread each, then finishes them together instead
+    of waiting on one large batch beside a small one.
     """
     order = sorted(range(len(windows)), key=lambda j: len(windows[j].ids), reverse=True)
+    lengths = [len(windows[j].ids) for j in order]
     batches: list[Batch] = []
     start = 0
-    while start < len(order):
-        width = len(windows[order[start]].ids)
-        rows = max_batch if max_tokens is None else max(1, min(max_batch, max_tokens // width))
+    for rows in balanced_rows(
+        lengths, max_batch=max_batch, max_tokens=max_tokens, multiple=multiple
+    ):
         group = [windows[j] for j in order[start : start + rows]]
-        start += len(group)
+        start += rows
+        width = len(group[0].ids)
         ids = np.full((len(group), width), pad_id, dtype=np.int64)
         mask = np.zeros((len(group), width), dtype=np.int64)
         for row, win in enumerate(group):
@@ -129,3 +141,51 @@ def pack_batches(
             mask[row, : len(win.ids)] = 1
         batches.append(Batch(ids, mask, np.array([w.text_index for w in group], dtype=np.int64)))
     return batches
+
+
+def balanced_rows(
+    lengths: Sequence[int], *, max_batch: int, max_tokens: int | None = None, multiple: int = 1
+) -> list[int]:
+    """Row counts of consecutive groups of ``lengths`` (sorted longest first).
+
+    First the fewest groups the caps allow (``max_batch`` rows, ``max_tokens`` padded tokens),
+    rounded up to a multiple of ``multiple`` (at most one group per row); then the cuts that
+    make the largest group's padded size (rows x its first length) as small as it can be for
+    that many groups, so no group is left to run alone long after the others.
+    """
+    n = len(lengths)
+    if n == 0:
+        return []
+    if max_batch < 1 or multiple < 1:
+        raise ValueError("max_batch and multiple must be at least 1")
+    hi = max_tokens if max_tokens is not None else lengths[0] * max_batch
+
+    def fill(cap: int) -> list[int]:
+        sizes: list[int] = []
+        i = 0
+        while i < n:
+            rows = max(1, min(max_batch, cap // lengths[i], n - i))
+            sizes.append(rows)
+            i += rows
+        return sizes
+
+    fewest = len(fill(hi))
+    groups = min(n, -(-fewest // multiple) * multiple)
+    lo = 1  # the smallest cap that still fits in ``groups`` groups: fill() is monotone in it
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(fill(mid)) <= groups:
+            hi = mid
+        else:
+            lo = mid + 1
+    sizes = fill(lo)
+    starts = [sum(sizes[:g]) for g in range(len(sizes))]
+    while len(sizes) < groups:  # a cap fitted fewer groups: halve the largest until enough
+        g = max(
+            (k for k in range(len(sizes)) if sizes[k] > 1),
+            key=lambda k: sizes[k] * lengths[starts[k]],
+        )
+        first = (sizes[g] + 1) // 2
+        sizes[g : g + 1] = [first, sizes[g] - first]
+        starts[g : g + 1] = [starts[g], starts[g] + first]
+    return sizes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,8 +12,14 @@ import pytest
 from shared.errors import ConfigurationError
 from shared.inference.assets import load_encoder_assets
 from shared.inference.core import spread
-from shared.inference.post import load_head, load_thresholds, max_over_windows, sigmoid
-from shared.inference.pre import TextTokenizer, Window, pack_batches
+from shared.inference.post import (
+    DenseLayers,
+    load_head,
+    load_thresholds,
+    max_over_windows,
+    sigmoid,
+)
+from shared.inference.pre import TextTokenizer, Window, balanced_rows, pack_batches
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +72,42 @@ def test_head_round_trip_and_calibration(tmp_path: Path) -> None:
     head = load_head(tmp_path)
     p = head.probabilities(np.array([[1.0, 0.0, 0.0]], dtype=np.float32))
     assert p[0].tolist() == pytest.approx([float(sigmoid(np.array(1.0))), 0.5], abs=1e-6)
+
+
+def test_the_heads_onnx_layers_compute_what_numpy_does() -> None:
+    rng = np.random.default_rng(3)
+    layers = (
+        (
+            rng.standard_normal((16, 8)).astype(np.float32),
+            rng.standard_normal(8).astype(np.float32),
+        ),
+        (rng.standard_normal((8, 3)).astype(np.float32), rng.standard_normal(3).astype(np.float32)),
+    )
+    x = rng.standard_normal((5, 16)).astype(np.float32)
+    expected = np.maximum(x @ layers[0][0] + layers[0][1], 0.0) @ layers[1][0] + layers[1][1]
+    np.testing.assert_allclose(DenseLayers(layers)(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_loaded_head_runs_its_layers_in_onnx_runtime_with_the_same_result(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(4)
+    np.savez(
+        tmp_path / "head.npz",
+        w0=rng.standard_normal((6, 4)).astype(np.float32), b0=np.ones(4, dtype=np.float32),
+        w1=rng.standard_normal((4, 2)).astype(np.float32), b1=np.zeros(2, dtype=np.float32),
+    )  # fmt: skip
+    meta = {
+        "version": "t2", "layers": 2, "labels": ["hate", "unsafe"],
+        "calibration": {"hate": {"a": 1.0, "b": 0.0}, "unsafe": {"a": 1.0, "b": 0.0}},
+    }  # fmt: skip
+    (tmp_path / "head.json").write_text(json.dumps(meta))
+    head = load_head(tmp_path)
+    assert head.dense is not None
+    emb = rng.standard_normal((7, 6)).astype(np.float32)
+    numpy_head = dataclasses.replace(head, dense=None)
+    np.testing.assert_allclose(head.logits(emb), numpy_head.logits(emb), rtol=1e-5, atol=1e-5)
+    assert head.logits(emb[:0]).shape == (0, 2)
 
 
 def test_missing_head_is_a_configuration_error(tmp_path: Path) -> None:
@@ -136,3 +179,47 @@ def test_split_keeps_at_least_one_row_per_piece() -> None:
     # a budget below one window's width (e.g. 256 tokens for a 512-token window) still runs it
     assert [len(p) for p in batch.split(0)] == [1, 1, 1]
     assert [len(p) for p in batch.split(2)] == [2, 1]
+
+
+def _cost(lengths: list[int], sizes: list[int]) -> list[int]:
+    starts = np.cumsum([0, *sizes[:-1]])
+    return [rows * lengths[int(a)] for a, rows in zip(starts, sizes, strict=True)]
+
+
+def test_balanced_rows_cut_evenly_instead_of_filling_the_first_batch() -> None:
+    # ten short texts of the benchmark mix: 247 tokens under a 256-token budget would fill one
+    # batch of 8 x 29 and leave 2 rows; run two at a time, they must finish together
+    lengths = [29, 28, 26, 25, 25, 24, 24, 23, 22, 21]
+    for multiple in (1, 2):
+        sizes = balanced_rows(lengths, max_batch=64, max_tokens=256, multiple=multiple)
+        assert sizes == [5, 5]
+        assert _cost(lengths, sizes) == [145, 120]
+
+
+def test_balanced_rows_round_the_count_up_to_a_multiple_and_keep_the_caps() -> None:
+    lengths = sorted([30, 30, 28, 20, 20, 20, 19, 18, 12, 12, 12, 11, 10, 9, 8, 8, 7], reverse=True)
+    for multiple in (1, 2, 3, 4):
+        sizes = balanced_rows(lengths, max_batch=5, max_tokens=96, multiple=multiple)
+        assert sum(sizes) == len(lengths) and min(sizes) >= 1
+        assert len(sizes) % multiple == 0
+        assert max(sizes) <= 5
+        assert max(_cost(lengths, sizes)) <= 96
+    # fewer rows than runs: one row each, never an empty batch
+    assert balanced_rows([9, 8, 7], max_batch=8, max_tokens=256, multiple=4) == [1, 1, 1]
+    assert balanced_rows([], max_batch=8) == []
+
+
+def test_balanced_rows_minimise_the_largest_batch() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        lengths = sorted(rng.integers(3, 60, size=int(rng.integers(1, 40))).tolist(), reverse=True)
+        multiple = int(rng.integers(1, 4))
+        sizes = balanced_rows(lengths, max_batch=16, max_tokens=256, multiple=multiple)
+        worst = max(_cost(lengths, sizes))
+        # no other cut into as many consecutive batches has a smaller largest one
+        for cap in range(lengths[0], worst):
+            i, used = 0, 0
+            while i < len(lengths):
+                i += max(1, min(16, cap // lengths[i], len(lengths) - i))
+                used += 1
+            assert used > len(sizes), (lengths, sizes, cap)
