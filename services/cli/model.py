@@ -80,6 +80,39 @@ def register(
             vf = ensure_variant(name, cache_dir=settings.cache_dir, assets=assets)
             typer.echo(f"{name}\t{vf.sha256[:8]}\t{vf.path}")
 
+    @model_app.command("calibrate")
+    def calibrate(
+        datasets: Annotated[Path, typer.Option(help="The training pool.")] = Path(
+            "../shared/datasets"
+        ),
+        texts: Annotated[int, typer.Option(min=32, help="Training texts to measure on.")] = 3000,
+        out: Annotated[
+            Path | None, typer.Option(help="Output file (default: the shipped ranges).")
+        ] = None,
+    ) -> None:
+        """Measure the int8 variant's activation ranges on training texts (fp32 graph)."""
+        import onnx
+
+        from shared.inference.assets import load_encoder_assets
+        from shared.inference.pre import TextTokenizer
+        from shared.inference.static_int8 import RANGES_FILE
+        from shared.inference.variants import dynamic_int8, ensure_variant
+        from shared.training.int8_ranges import (
+            activation_ranges,
+            calibration_texts,
+            write_ranges,
+        )
+
+        settings, assets = model_settings(), load_encoder_assets()
+        fp32 = ensure_variant("fp32", cache_dir=settings.cache_dir, assets=assets)
+        dynamic = dynamic_int8(cache_dir=settings.cache_dir, assets=assets)
+        tokenizer = TextTokenizer(assets.tokenizer_file, max_tokens=settings.max_tokens)
+        sample = calibration_texts(datasets, n=texts)
+        ranges = activation_ranges(onnx.load(str(fp32.path)), dynamic, sample, tokenizer)
+        target = out or RANGES_FILE
+        write_ranges(ranges, texts=len(sample), out=target)
+        typer.echo(f"{len(ranges)} activation ranges from {len(sample)} texts -> {target}")
+
     @model_app.command("train")
     def train(
         datasets: Annotated[Path, typer.Option(help="The training pool.")] = Path(

@@ -3,10 +3,12 @@
 * ``fp32`` — the graph from :mod:`shared.inference.graph`, fused by ONNX Runtime's transformer
   optimizer (EmbedLayerNormalization, Attention, BiasGelu; residual Add + LayerNormalization
   left unfused, because the fused CPU kernel is slow — see ``_optimize``).
-* ``int8`` — dynamic quantisation of the fused fp32 graph with per-channel int8 weights on
-  the linear layers only: the MatMuls, and the Attention nodes that hold the fused Q/K/V
-  projection (in an unfused graph those are MatMuls too). Embeddings and LayerNorms stay
-  float; the default per-tensor settings distort embeddings badly (see docs/MODEL_CARD.md).
+* ``int8`` — the fused fp32 graph quantised with per-channel int8 weights on the linear
+  layers only: the MatMuls, and the Attention nodes that hold the fused Q/K/V projection (in
+  an unfused graph those are MatMuls too). Embeddings and LayerNorms stay float; the default
+  per-tensor settings distort embeddings badly (see docs/MODEL_CARD.md). Activations are
+  quantised with fixed scales measured on training texts (:mod:`shared.inference.static_int8`),
+  so a text's scores do not depend on what shares its batch.
 * ``fp16`` — for GPU providers: the optimizer's GPU fusions, weights in float16, float32 I/O.
 
 Each file is named by variant, the encoder weights' hash and the builder version, written
@@ -28,19 +30,21 @@ import onnx
 
 from shared.inference.assets import EncoderAssets
 from shared.inference.graph import build_encoder_graph
+from shared.inference.static_int8 import load_ranges, with_static_activations
 
 __all__ = [
     "BUILDER_VERSION",
     "CPU_DISABLED_OPTIMIZERS",
     "Variant",
     "VariantFile",
+    "dynamic_int8",
     "ensure_variant",
     "file_sha256",
 ]
 
 Variant = Literal["fp32", "int8", "fp16"]
 #: Bump when the graph builder or the variant recipes change: cached files are then rebuilt.
-BUILDER_VERSION = 3
+BUILDER_VERSION = 4
 _log = logging.getLogger(__name__)
 #: ONNX Runtime graph optimisers a CPU session must not run on the CPU variants (see _optimize).
 CPU_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
@@ -153,6 +157,13 @@ def _quantize_int8(fp32_path: Path) -> onnx.ModelProto:
         return onnx.load(str(out))
 
 
+def dynamic_int8(*, cache_dir: Path, assets: EncoderAssets) -> onnx.ModelProto:
+    """The int8 graph with run-time activation scales (what calibration measures for)."""
+    fp32 = ensure_variant("fp32", cache_dir=cache_dir, assets=assets)
+    with _quiet_builders():
+        return _quantize_int8(fp32.path)
+
+
 def _cached(path: Path, variant: Variant) -> VariantFile | None:
     sidecar = path.with_suffix(".sha256")
     if not (path.is_file() and sidecar.is_file()):
@@ -175,9 +186,8 @@ def ensure_variant(variant: Variant, *, cache_dir: Path, assets: EncoderAssets) 
     _log.info("building %s encoder variant at %s", variant, path)
     cfg_hidden, cfg_heads = assets.hidden_size, assets.num_heads
     if variant == "int8":
-        fp32 = ensure_variant("fp32", cache_dir=cache_dir, assets=assets)
-        with _quiet_builders():
-            model = _quantize_int8(fp32.path)
+        ranges = load_ranges()  # fail before the slow part when the file is missing
+        model = with_static_activations(dynamic_int8(cache_dir=cache_dir, assets=assets), ranges)
     else:
         raw = build_encoder_graph(assets.model_dir)
         with _quiet_builders():

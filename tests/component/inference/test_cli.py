@@ -57,10 +57,9 @@ def test_classify_output_contract(
             "refuse",
             "escalate",
         }
-    # "kill a Python process" scores violence 0.19-0.25 under int8, depending on what shares
-    # its encoder run (dynamic activation scales; docs/MODEL_CARD.md), beside the public
-    # profile's 0.24 guidance band: it may be answered with guidance, never refused.
-    assert lines[0]["action"] in {"allow", "allow_with_guidance"}
+    # int8 scores no longer depend on batch-mates (fixed activation scales): "kill a Python
+    # process" scores violence 0.21 in any batch, below the public profile's 0.24 band
+    assert lines[0]["action"] == "allow"
     assert lines[1]["action"] != "allow"
 
 

@@ -46,3 +46,24 @@ def test_cpu_variants_keep_residual_add_and_layernorm_unfused(tmp_path: Path) ->
     as_run = [n.op_type for n in onnx.load(str(tmp_path / "as-run.onnx")).graph.node]
     assert "SkipLayerNormalization" not in as_run
     assert open_session(built, requested_provider="cpu", intra_op_threads=1).provider == "cpu"
+
+
+def test_int8_quantises_activations_with_fixed_scales_in_fused_kernels(tmp_path: Path) -> None:
+    import onnx
+
+    from shared.inference.static_int8 import dynamic_inputs, load_ranges
+    from shared.inference.variants import dynamic_int8
+
+    assets = load_encoder_assets()
+    ops = [
+        n.op_type
+        for n in onnx.load(
+            str(ensure_variant("int8", cache_dir=tmp_path, assets=assets).path)
+        ).graph.node
+    ]
+    assert "DynamicQuantizeLinear" not in ops and "MatMulInteger" not in ops
+    assert ops.count("MatMulIntegerToFloat") == 18 and ops.count("QAttention") == 6
+    assert ops.count("QuantizeLinear") == 24
+    # the committed ranges cover every tensor the builder quantises, and nothing else
+    names = dynamic_inputs(dynamic_int8(cache_dir=tmp_path, assets=assets))
+    assert sorted(names) == sorted(load_ranges())
