@@ -192,8 +192,8 @@ class Pipeline:
         unseen candidate (usually the user's own request with the blocked spans cut) would
         otherwise be a detection pass of its own, at batch size one. Answers are unchanged
         in kind: the same detectors and policy decide each candidate in its request's
-        context; only the batching differs (int8 scores move slightly with batch-mates, as
-        they do for the requests themselves).
+        context; only the batching differs, and a text's scores do not depend on its batch
+        (int8 activation scales are fixed: shared/inference/static_int8.py).
         """
         pending: dict[bytes, ModerationRequest] = {}
         for message in messages:

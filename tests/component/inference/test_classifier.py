@@ -168,13 +168,8 @@ def test_lexical_channel_moves_scores_as_stacked(classifier: OnnxClassifier) -> 
     assert len(windows) == len(TEXTS)  # short texts: one window each
     from shared.inference.pre import pack_batches
 
-    batches = pack_batches(  # cut as the classifier cuts: int8 runs depend on their batch-mates
-        windows,
-        max_batch=64,
-        pad_id=classifier._tokenizer.pad_id,
-        max_tokens=classifier._max_tokens,
-        multiple=classifier._encoder.runs_at_once,
-    )
+    # one batch, cut unlike the classifier's runs: int8 scores do not depend on batch-mates
+    batches = pack_batches(windows, max_batch=64, pad_id=classifier._tokenizer.pad_id)
     emb, text_index = classifier._encoder.embed(batches, len(windows))
     order = np.argsort(text_index)
     z = head.logits(emb[order]) * head.calib_a + head.calib_b
