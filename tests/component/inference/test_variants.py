@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from shared.inference.assets import load_encoder_assets
 from shared.inference.variants import ensure_variant, file_sha256
+
+
+@pytest.fixture(scope="module")
+def built_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache dir for the tests that only read what the builder makes (fp32 and int8)."""
+    return tmp_path_factory.mktemp("variants")
 
 
 def test_tampered_cache_file_is_rebuilt(tmp_path: Path) -> None:
@@ -48,7 +56,7 @@ def test_cpu_variants_keep_residual_add_and_layernorm_unfused(tmp_path: Path) ->
     assert open_session(built, requested_provider="cpu", intra_op_threads=1).provider == "cpu"
 
 
-def test_int8_quantises_activations_with_fixed_scales_in_fused_kernels(tmp_path: Path) -> None:
+def test_int8_quantises_activations_with_fixed_scales_in_fused_kernels(built_dir: Path) -> None:
     import onnx
 
     from shared.inference.static_int8 import dynamic_inputs, load_ranges
@@ -58,12 +66,37 @@ def test_int8_quantises_activations_with_fixed_scales_in_fused_kernels(tmp_path:
     ops = [
         n.op_type
         for n in onnx.load(
-            str(ensure_variant("int8", cache_dir=tmp_path, assets=assets).path)
+            str(ensure_variant("int8", cache_dir=built_dir, assets=assets).path)
         ).graph.node
     ]
     assert "DynamicQuantizeLinear" not in ops and "MatMulInteger" not in ops
     assert ops.count("MatMulIntegerToFloat") == 18 and ops.count("QAttention") == 6
     assert ops.count("QuantizeLinear") == 24
     # the committed ranges cover every tensor the builder quantises, and nothing else
-    names = dynamic_inputs(dynamic_int8(cache_dir=tmp_path, assets=assets))
+    names = dynamic_inputs(dynamic_int8(cache_dir=built_dir, assets=assets))
     assert sorted(names) == sorted(load_ranges())
+
+
+def test_calibration_measures_every_quantised_tensor_on_real_tokens(
+    built_dir: Path, tmp_path: Path
+) -> None:
+    import onnx
+
+    from shared.inference.pre import TextTokenizer
+    from shared.inference.static_int8 import load_ranges
+    from shared.inference.variants import dynamic_int8
+    from shared.training.int8_ranges import activation_ranges, write_ranges
+
+    assets = load_encoder_assets()
+    fp32 = ensure_variant("fp32", cache_dir=built_dir, assets=assets)
+    dynamic = dynamic_int8(cache_dir=built_dir, assets=assets)
+    tokenizer = TextTokenizer(assets.tokenizer_file, max_tokens=128)
+    texts = ["hi", "How do I kill a Python process?", "Summarise Hamlet in three sentences."] * 3
+    ranges = activation_ranges(onnx.load(str(fp32.path)), dynamic, texts, tokenizer)
+    assert set(ranges) == set(load_ranges())
+    assert all(low < high for low, high in ranges.values())
+    out = tmp_path / "ranges.json"
+    write_ranges(ranges, texts=len(texts), out=out)
+    again = load_ranges(out)
+    assert set(again) == set(ranges)
+    assert all(abs(again[k][0] - ranges[k][0]) < 1e-5 for k in ranges)
