@@ -117,8 +117,9 @@ def test_contrast_set_stays_below_threshold(classifier: OnnxClassifier) -> None:
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "issue #3 open: the current head (MLP + lexical channel) flags 52% of the harmful set"
-        " at the shipped unsafe threshold (MLP alone: 64%; target 85%)"
+        "issue #3 open: the current head (MLP + lexical channel) flags 44% of the harmful set"
+        " at the shipped unsafe threshold with the fixed-scale int8 encoder (MLP alone: 64%;"
+        " target 85%)"
     ),
 )
 def test_clearly_harmful_requests_score_above_threshold(classifier: OnnxClassifier) -> None:
