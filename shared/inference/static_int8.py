@@ -128,15 +128,13 @@ def _fuse_integer_matmuls(nodes: Iterable[onnx.NodeProto]) -> list[onnx.NodeProt
             continue
         a, b, a_zero, b_zero = mm.input
         quantize = producer.get(a)
-        (cast,) = consumers[mm.output[0]]
-        (mul,) = consumers[cast.output[0]]
+        cast = _only(consumers.get(mm.output[0], []), "Cast", mm.name)
+        mul = _only(consumers.get(cast.output[0], []), "Mul", mm.name)
         product_name = next(i for i in mul.input if i != cast.output[0])
         product = producer.get(product_name)
         if (
             quantize is None
             or quantize.op_type != "QuantizeLinear"
-            or cast.op_type != "Cast"
-            or mul.op_type != "Mul"
             or product is None
             or product.op_type != "Mul"
         ):
@@ -156,3 +154,9 @@ def _fuse_integer_matmuls(nodes: Iterable[onnx.NodeProto]) -> list[onnx.NodeProt
         if len(consumers[product_name]) == 1:
             drop.add(id(product))
     return [replace.get(id(n), n) for n in nodes if id(n) not in drop]
+
+
+def _only(nodes: list[onnx.NodeProto], op_type: str, near: str) -> onnx.NodeProto:
+    if len(nodes) != 1 or nodes[0].op_type != op_type:
+        raise ConfigurationError(f"unexpected int8 pattern around {near}: expected one {op_type}")
+    return nodes[0]
