@@ -236,6 +236,7 @@ class TransactionalLoop:
         watchdog_grace_s: float = 2.0,
         stop_grace_s: float = 5.0,
         pipelined_commits: bool = True,
+        retry_backoff_ms: int = 10,
     ) -> None:
         self._input_topic = input_topic
         self._pipelined = pipelined_commits
@@ -288,6 +289,12 @@ class TransactionalLoop:
                 **base_config,
                 "transactional.id": transactional_id,
                 "transaction.timeout.ms": transaction_timeout_ms,
+                # Back-to-back transactions: the next batch's AddOffsetsToTxn often reaches
+                # the coordinator before the previous EndTxn's markers are written and is
+                # answered CONCURRENT_TRANSACTIONS; it is retried after this backoff
+                # (librdkafka's default 100 ms; docs/BENCHMARKS.md, session 9).
+                "retry.backoff.ms": retry_backoff_ms,
+                "retry.backoff.max.ms": 1000,
                 "linger.ms": 5,
                 "compression.type": "lz4",
                 **_stats_config("producer", stats_observer, stats_interval_ms),

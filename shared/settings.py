@@ -55,6 +55,17 @@ class KafkaSettings(_Section):
     session_timeout_ms: int = Field(
         default=10_000, ge=1000, description="Consumer session timeout (static membership)."
     )
+    txn_retry_backoff_ms: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description=(
+            "First retry backoff of the workers' transactional producer (doubling, at most"
+            " 1 s). A batch's commit that reaches the coordinator while it still writes the"
+            " previous transaction's markers is answered CONCURRENT_TRANSACTIONS and retried"
+            " after this long; librdkafka's 100 ms default put that into the latency."
+        ),
+    )
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None

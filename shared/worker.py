@@ -129,6 +129,7 @@ def build_worker(
         batch_max=settings.worker.batch_max,
         batch_wait_ms=settings.worker.batch_wait_ms,
         pipelined_commits=settings.worker.pipelined_commits,
+        retry_backoff_ms=settings.kafka.txn_retry_backoff_ms,
         transaction_timeout_ms=settings.kafka.transaction_timeout_ms,
         session_timeout_ms=settings.kafka.session_timeout_ms,
         group_instance_id=f"{group_id}.{settings.worker.instance_id}",

@@ -1,4 +1,5 @@
-"""Adaptive batching in the transactional loop: no wait on an idle input, pacing under load."""
+"""Adaptive batching in the transactional loop: no wait on an idle input, pacing under load;
+the transactional producer's settings."""
 
 from __future__ import annotations
 
@@ -31,16 +32,21 @@ def consumer(monkeypatch: pytest.MonkeyPatch) -> _Consumer:
     return fake
 
 
+_LOOP_OPTIONS: dict[str, Any] = {
+    "base_config": {},
+    "input_topic": "in",
+    "group_id": "g",
+    "transactional_id": "g.0",
+    "handler": lambda batch: [],
+    "batch_max": 8,
+    "batch_wait_ms": 20,
+    "transaction_timeout_ms": 2000,
+}
+
+
 def _loop(batch_wait_ms: int, batch_max: int = 8) -> Any:
     return TransactionalLoop(
-        base_config={},
-        input_topic="in",
-        group_id="g",
-        transactional_id="g.0",
-        handler=lambda batch: [],
-        batch_max=batch_max,
-        batch_wait_ms=batch_wait_ms,
-        transaction_timeout_ms=2000,
+        **{**_LOOP_OPTIONS, "batch_max": batch_max, "batch_wait_ms": batch_wait_ms}
     )
 
 
@@ -79,3 +85,22 @@ def test_a_full_batch_never_waits(consumer: _Consumer) -> None:
     assert loop._next_batch() == ["a", "b"]
     assert loop._next_batch() == ["c", "d"]
     assert all(timeout == 0 for _, timeout in consumer.calls)
+
+
+def test_transactional_producer_retries_concurrent_transactions_quickly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Back-to-back transactions meet CONCURRENT_TRANSACTIONS; librdkafka's 100 ms default
+    # backoff before the retry showed up as 100-130 ms commit stalls (docs/BENCHMARKS.md).
+    configs: list[dict[str, Any]] = []
+    monkeypatch.setattr(broker, "Consumer", lambda _config: _Consumer())
+
+    def producer(config: dict[str, Any]) -> object:
+        configs.append(config)
+        return object()
+
+    monkeypatch.setattr(broker, "Producer", producer)
+    _loop(batch_wait_ms=20)
+    TransactionalLoop(**{**_LOOP_OPTIONS, "retry_backoff_ms": 25})
+    assert [c["retry.backoff.ms"] for c in configs] == [10, 25]
+    assert all(c["retry.backoff.max.ms"] == 1000 for c in configs)
