@@ -145,9 +145,10 @@ class ModelSettings(_Section):
     variant: Literal["auto", "fp32", "int8", "fp16"] = Field(
         default="auto", description="auto: int8 on CPU, fp16 on a GPU provider."
     )
-    provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
+    provider: Literal["auto", "cpu", "cuda", "tensorrt", "openvino"] = Field(
         default="auto",
-        description="auto: TensorRT, CUDA, then CPU; an explicit GPU provider that fails is fatal.",
+        description="auto: TensorRT, CUDA, then CPU; an explicit provider that fails is fatal. "
+        "openvino (the 'openvino' extra, Intel CPUs) is chosen only explicitly.",
     )
     cache_dir: Path = Field(
         default_factory=lambda: (

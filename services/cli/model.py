@@ -65,15 +65,18 @@ def register(
 
     @model_app.command("build")
     def build(
-        variant: Annotated[str, typer.Option(help="fp32, int8, fp16 or all")] = "all",
+        variant: Annotated[
+            str, typer.Option(help="fp32, int8, fp16, int8-qdq (the openvino provider's) or all")
+        ] = "all",
     ) -> None:
         """Build (or verify) the cached ONNX variants."""
         from shared.inference.assets import load_encoder_assets
         from shared.inference.variants import Variant, ensure_variant
 
         settings, assets = model_settings(), load_encoder_assets()
-        known: tuple[Variant, ...] = ("fp32", "int8", "fp16")
-        names = [v for v in known if variant in (v, "all")]
+        known: tuple[Variant, ...] = ("fp32", "int8", "fp16", "int8-qdq")
+        # "all": what the ONNX Runtime providers run; int8-qdq only for the openvino extra
+        names = [v for v in known if v == variant or (variant == "all" and v != "int8-qdq")]
         if not names:
             raise typer.BadParameter(f"unknown variant {variant!r}")
         for name in names:
@@ -94,12 +97,15 @@ def register(
         import onnx
 
         from shared.inference.assets import load_encoder_assets
+        from shared.inference.graph import build_encoder_graph
         from shared.inference.pre import TextTokenizer
+        from shared.inference.qdq_int8 import linear_inputs
         from shared.inference.static_int8 import RANGES_FILE
         from shared.inference.variants import dynamic_int8, ensure_variant
         from shared.training.int8_ranges import (
             activation_ranges,
             calibration_texts,
+            tensor_ranges,
             write_ranges,
         )
 
@@ -109,9 +115,14 @@ def register(
         tokenizer = TextTokenizer(assets.tokenizer_file, max_tokens=settings.max_tokens)
         sample = calibration_texts(datasets, n=texts)
         ranges = activation_ranges(onnx.load(str(fp32.path)), dynamic, sample, tokenizer)
+        raw = build_encoder_graph(assets.model_dir)
+        qdq = tensor_ranges(raw, linear_inputs(raw), sample, tokenizer)
         target = out or RANGES_FILE
-        write_ranges(ranges, texts=len(sample), out=target)
-        typer.echo(f"{len(ranges)} activation ranges from {len(sample)} texts -> {target}")
+        write_ranges(ranges, texts=len(sample), out=target, qdq_ranges=qdq)
+        typer.echo(
+            f"{len(ranges)} + {len(qdq)} (int8-qdq) activation ranges from {len(sample)} texts"
+            f" -> {target}"
+        )
 
     @model_app.command("train")
     def train(
@@ -267,19 +278,22 @@ def register(
         from shared.inference.bench import bench_encoder
         from shared.inference.classifier import build_encoder
         from shared.inference.post import load_head
+        from shared.inference.providers import CPU_PROVIDERS
 
         settings = model_settings()
         loaded = load_head(head_assets_dir()) if head else None
-        probe, _ = build_encoder(settings, variant="int8" if settings.provider == "cpu" else None)
-        on_gpu = probe.provider != "cpu"
-        names = [v for v in variants.split(",") if v] or (
-            ["fp32", "int8"] + (["fp16"] if on_gpu else [])
-        )
+        on_cpu = settings.provider in CPU_PROVIDERS
+        probe, _ = build_encoder(settings, variant="int8" if on_cpu else None)
+        on_gpu = probe.provider not in CPU_PROVIDERS
+        defaults = ["int8"] if probe.provider == "openvino" else ["fp32", "int8"]
+        names = [v for v in variants.split(",") if v] or defaults + (["fp16"] if on_gpu else [])
         sizes = _ints(batches) or ((1, 8, 32, 128, 512, 1024, 4096) if on_gpu else (1, 8, 32, 128))
         lengths = _ints(seq_lens) or (32, 128)
         for name in names:
             # the probe is already open on one variant: reuse it, do not hold two copies
-            encoder = probe if probe.variant == name else build_encoder(settings, variant=name)[0]
+            # (OpenVINO serves int8 as its QDQ form, int8-qdq)
+            reuse = probe.variant == name or (probe.provider == "openvino" and name == "int8")
+            encoder = probe if reuse else build_encoder(settings, variant=name)[0]
             budget = settings.batch_tokens if encoder.provider == "cpu" else None
             for row in bench_encoder(
                 encoder,

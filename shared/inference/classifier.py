@@ -98,7 +98,9 @@ def build_encoder(
     assets = load_encoder_assets()
     primary, _ = select_providers(settings.provider, ort.get_available_providers())
     chosen = resolve_variant(variant or settings.variant, primary)
-    vfile = ensure_variant(chosen, cache_dir=settings.cache_dir, assets=assets)
+    # OpenVINO reads standard ONNX: the int8 variant in QDQ form (shared.inference.qdq_int8).
+    form = "int8-qdq" if primary == "openvino" else chosen
+    vfile = ensure_variant(form, cache_dir=settings.cache_dir, assets=assets)
     encoder = open_session(
         vfile,
         requested_provider=settings.provider,
@@ -115,6 +117,7 @@ def build_classifier(settings: ModelSettings, *, head_dir: Path | None = None) -
     """The process's classifier: variant built/cached on first use, session opened and warm."""
     encoder, tokenizer = build_encoder(settings)
     head = load_head(head_dir or head_assets_dir())
-    # The token budget keeps CPU runs in cache; a GPU wants its batches whole.
+    # The token budget keeps ONNX Runtime's CPU runs in cache; a GPU wants its batches whole,
+    # and so does OpenVINO (its AMX kernels are fastest on whole batches; docs/MODEL_CARD.md).
     budget = settings.batch_tokens if encoder.provider == "cpu" else None
     return OnnxClassifier(encoder=encoder, tokenizer=tokenizer, head=head, max_tokens=budget)

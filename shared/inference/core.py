@@ -4,7 +4,8 @@
 optimisation, checks that the requested provider really engaged, and warms the session up;
 on a CPU with ``parallel_runs`` > 1 it also opens a one-thread session for parallel runs.
 ``Encoder.embed`` runs padded batches; ``InferenceSession.run`` is thread-safe, so one
-``Encoder`` serves every thread of the process.
+``Encoder`` serves every thread of the process. The ``openvino`` provider opens the session
+through its plugin (:mod:`shared.inference.openvino`) and threads inside OpenVINO.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ import numpy as np
 import onnxruntime as ort  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
-from shared.errors import ConfigurationError
+from shared.errors import ConfigurationError, ProviderUnavailable
 from shared.inference.pre import Batch
-from shared.inference.providers import ProviderName, check_session_providers, select_providers
+from shared.inference.providers import (
+    ProviderName,
+    available_cpus,
+    check_session_providers,
+    select_providers,
+)
 from shared.inference.variants import CPU_DISABLED_OPTIMIZERS, VariantFile
 
 __all__ = ["Encoder", "open_session"]
@@ -126,6 +132,16 @@ def open_session(
     parallel = parallel_runs if primary == "cpu" else 1
 
     def session_with(threads: int) -> ort.InferenceSession:
+        if primary == "openvino":  # OpenVINO runs its own threads; no parallel runs
+            from shared.inference.openvino import session_options
+
+            ov_opts = session_options(ort, threads=threads or available_cpus())
+            try:
+                return ort.InferenceSession(str(variant_file.path), ov_opts)
+            except Exception as exc:
+                raise ProviderUnavailable(
+                    f"OpenVINO cannot run {variant_file.path}: {exc}"
+                ) from exc
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads > 0:

@@ -4,6 +4,11 @@
 An explicitly requested GPU provider that is not available — or that the session silently
 dropped because its libraries failed to load — is a :class:`ProviderUnavailable` at start-up,
 never a quiet CPU fallback.
+
+``openvino`` (Intel CPUs; the ``openvino`` extra) is chosen only explicitly: ONNX Runtime's
+OpenVINO execution provider, a plugin library registered at start-up
+(:mod:`shared.inference.openvino`), runs the int8 variant in QDQ form about twice as fast as
+the CPU provider on a Xeon with AMX (docs/MODEL_CARD.md, "Speed").
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Literal
 from shared.errors import ConfigurationError, ProviderUnavailable
 
 __all__ = [
+    "CPU_PROVIDERS",
     "ORT_NAMES",
     "ProviderName",
     "available_cpus",
@@ -25,20 +31,24 @@ __all__ = [
     "select_providers",
 ]
 
-ProviderName = Literal["cpu", "cuda", "tensorrt"]
+ProviderName = Literal["cpu", "cuda", "tensorrt", "openvino"]
 ORT_NAMES: dict[ProviderName, str] = {
     "tensorrt": "TensorrtExecutionProvider",
     "cuda": "CUDAExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
     "cpu": "CPUExecutionProvider",
 }
 _CHAIN: dict[ProviderName, list[ProviderName]] = {
     "tensorrt": ["tensorrt", "cuda", "cpu"],
     "cuda": ["cuda", "cpu"],
+    "openvino": ["openvino"],
     "cpu": ["cpu"],
 }
+#: Providers on the host's CPU (no device memory; the CPU batching rules apply).
+CPU_PROVIDERS: frozenset[ProviderName] = frozenset({"cpu", "openvino"})
 
 
-_ORDER: tuple[ProviderName, ...] = ("tensorrt", "cuda", "cpu")
+_ORDER: tuple[ProviderName, ...] = ("tensorrt", "cuda", "openvino", "cpu")
 
 
 def _provider(name: str) -> ProviderName | None:
@@ -51,6 +61,9 @@ def select_providers(requested: str, available: Sequence[str]) -> tuple[Provider
         primary: ProviderName = next(
             (p for p in ("tensorrt", "cuda") if ORT_NAMES[p] in available), "cpu"
         )
+    elif requested == "openvino":
+        # A plugin: not among ``available`` until registered (shared.inference.openvino).
+        return "openvino", [ORT_NAMES["openvino"]]
     elif (explicit := _provider(requested)) is not None:
         primary = explicit
         if ORT_NAMES[primary] not in available:
@@ -71,17 +84,22 @@ def check_session_providers(
     if ORT_NAMES[primary] in in_use:
         return primary
     if requested != "auto":
+        libraries = "OpenVINO" if primary == "openvino" else "CUDA/cuDNN/TensorRT"
         raise ProviderUnavailable(
             f"ONNX Runtime could not load {ORT_NAMES[primary]} (session uses {list(in_use)}); "
-            "check the CUDA/cuDNN/TensorRT libraries"
+            f"check the {libraries} libraries"
         )
     return next((p for p in _ORDER if ORT_NAMES[p] in in_use), "cpu")
 
 
 def resolve_variant(variant: str, provider: ProviderName) -> Literal["fp32", "int8", "fp16"]:
-    """``auto`` means int8 on CPU and fp16 on a GPU provider."""
+    """``auto`` means int8 on a CPU provider and fp16 on a GPU provider; OpenVINO runs int8."""
     if variant == "auto":
-        return "int8" if provider == "cpu" else "fp16"
+        return "int8" if provider in CPU_PROVIDERS else "fp16"
+    if provider == "openvino" and variant != "int8":
+        raise ConfigurationError(
+            f"the openvino provider serves the int8 variant only, not {variant!r}"
+        )
     for known in ("fp32", "int8", "fp16"):
         if variant == known:
             return known

@@ -52,14 +52,16 @@ def dynamic_inputs(model: onnx.ModelProto) -> list[str]:
     return [n.input[0] for n in model.graph.node if n.op_type == "DynamicQuantizeLinear"]
 
 
-def load_ranges(path: Path = RANGES_FILE) -> dict[str, tuple[float, float]]:
-    """``{tensor: (low, high)}`` from the committed calibration file."""
+def load_ranges(path: Path = RANGES_FILE, *, key: str = "ranges") -> dict[str, tuple[float, float]]:
+    """``{tensor: (low, high)}`` from the committed calibration file (section ``key``)."""
     if not path.is_file():
         raise ConfigurationError(
             f"int8 activation ranges not found at {path}; run `clearpath model calibrate`"
         )
     raw = json.loads(path.read_text(encoding="utf-8"))
-    return {str(k): (float(v[0]), float(v[1])) for k, v in raw["ranges"].items()}
+    if key not in raw:
+        raise ConfigurationError(f"{path} has no {key!r}; run `clearpath model calibrate`")
+    return {str(k): (float(v[0]), float(v[1])) for k, v in raw[key].items()}
 
 
 def quant_params(low: float, high: float) -> tuple[np.float32, np.uint8]:

@@ -10,14 +10,19 @@
   quantised with fixed scales measured on training texts (:mod:`shared.inference.static_int8`),
   so a text's scores do not depend on what shares its batch.
 * ``fp16`` — for GPU providers: the optimizer's GPU fusions, weights in float16, float32 I/O.
+* ``int8-qdq`` — the int8 variant for the OpenVINO provider: the unfused fp32 graph with int8
+  QuantizeLinear/DequantizeLinear around every linear layer (:mod:`shared.inference.qdq_int8`);
+  standard ONNX only, which OpenVINO folds into its own int8 kernels.
 
-Each file is named by variant, the encoder weights' hash and the builder version, written
+Each file is named by variant, the encoder weights' hash, the builder version and, for the
+quantised variants, a digest of the activation ranges it was built with; it is written
 atomically, and a ``.sha256`` sidecar is checked on every load; a mismatch rebuilds it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -30,6 +35,7 @@ import onnx
 
 from shared.inference.assets import EncoderAssets
 from shared.inference.graph import build_encoder_graph
+from shared.inference.qdq_int8 import QDQ_RANGES_KEY, with_qdq
 from shared.inference.static_int8 import load_ranges, with_static_activations
 
 __all__ = [
@@ -42,7 +48,7 @@ __all__ = [
     "file_sha256",
 ]
 
-Variant = Literal["fp32", "int8", "fp16"]
+Variant = Literal["fp32", "int8", "fp16", "int8-qdq"]
 #: Bump when the graph builder or the variant recipes change: cached files are then rebuilt.
 BUILDER_VERSION = 4
 _log = logging.getLogger(__name__)
@@ -176,9 +182,25 @@ def _cached(path: Path, variant: Variant) -> VariantFile | None:
     return VariantFile(variant, path, actual)
 
 
+#: The quantised variants and the section of the ranges file each one's scales come from.
+_RANGES_KEYS: dict[str, str] = {"int8": "ranges", "int8-qdq": QDQ_RANGES_KEY}
+
+
+def _digest(ranges: dict[str, tuple[float, float]]) -> str:
+    """Eight hex digits naming a set of activation ranges."""
+    canonical = json.dumps(sorted(ranges.items()), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:8]
+
+
 def ensure_variant(variant: Variant, *, cache_dir: Path, assets: EncoderAssets) -> VariantFile:
     """The cached variant, built (and its prerequisites built) on first use."""
     stem = f"minilm-l6-{variant}-{assets.weights_sha256[:12]}-b{BUILDER_VERSION}"
+    ranges: dict[str, tuple[float, float]] = {}
+    if variant in _RANGES_KEYS:
+        # fail before the slow part when the file is missing; a recalibration (new ranges)
+        # names a new file instead of serving the stale one
+        ranges = load_ranges(key=_RANGES_KEYS[variant])
+        stem += f"-r{_digest(ranges)}"
     path = cache_dir / f"{stem}.onnx"
     hit = _cached(path, variant)
     if hit is not None:
@@ -186,8 +208,9 @@ def ensure_variant(variant: Variant, *, cache_dir: Path, assets: EncoderAssets) 
     _log.info("building %s encoder variant at %s", variant, path)
     cfg_hidden, cfg_heads = assets.hidden_size, assets.num_heads
     if variant == "int8":
-        ranges = load_ranges()  # fail before the slow part when the file is missing
         model = with_static_activations(dynamic_int8(cache_dir=cache_dir, assets=assets), ranges)
+    elif variant == "int8-qdq":
+        model = with_qdq(build_encoder_graph(assets.model_dir), ranges)
     else:
         raw = build_encoder_graph(assets.model_dir)
         with _quiet_builders():

@@ -4,8 +4,9 @@ The int8 variant quantises activations with fixed scales (:mod:`shared.inference
 This runs the fp32 graph over a seeded sample of the training side of the fixed split
 (permissively licensed sources only, never validation rows) and records, for every tensor
 ``quantize_dynamic`` would quantise at run time, the mean over batches of each batch's
-minimum and maximum on real tokens. The result is committed as
-``shared/model_assets/int8_ranges.json`` (numbers per tensor, no text).
+minimum and maximum on real tokens; and the same for the input of every linear layer of the
+unfused graph, which the ``int8-qdq`` variant (the openvino provider's) quantises. The result
+is committed as ``shared/model_assets/int8_ranges.json`` (numbers per tensor, no text).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import onnx
 from onnx import TensorProto, helper
 
 from shared.inference.pre import TextTokenizer, Window, pack_batches
+from shared.inference.qdq_int8 import QDQ_RANGES_KEY
 from shared.inference.static_int8 import RANGES_FILE, dynamic_inputs
 
-__all__ = ["activation_ranges", "calibration_texts", "write_ranges"]
+__all__ = ["activation_ranges", "calibration_texts", "tensor_ranges", "write_ranges"]
 
 #: Rows per calibration batch (windows, grouped by length as the classifier groups them).
 CALIBRATION_BATCH = 32
@@ -49,10 +51,20 @@ def activation_ranges(
     texts: Sequence[str],
     tokenizer: TextTokenizer,
 ) -> dict[str, tuple[float, float]]:
-    """Per quantised tensor: mean over batches of the batch's (min, max) on real tokens."""
+    """Per tensor the int8 variant quantises: mean over batches of the batch's (min, max)."""
+    return tensor_ranges(fp32, dynamic_inputs(dynamic_int8), texts, tokenizer)
+
+
+def tensor_ranges(
+    fp32: onnx.ModelProto,
+    names: Sequence[str],
+    texts: Sequence[str],
+    tokenizer: TextTokenizer,
+) -> dict[str, tuple[float, float]]:
+    """Per tensor of ``names`` in ``fp32``: mean over batches of each batch's (min, max) on
+    real tokens. The int8-qdq variant's are the unfused graph's linear-layer inputs."""
     import onnxruntime as ort  # type: ignore[import-untyped]
 
-    names = dynamic_inputs(dynamic_int8)
     probe = onnx.ModelProto()
     probe.CopyFrom(fp32)
     present = {o.name for o in probe.graph.output}
@@ -87,13 +99,24 @@ def activation_ranges(
 
 
 def write_ranges(
-    ranges: dict[str, tuple[float, float]], *, texts: int, out: Path = RANGES_FILE
+    ranges: dict[str, tuple[float, float]],
+    *,
+    texts: int,
+    out: Path = RANGES_FILE,
+    qdq_ranges: dict[str, tuple[float, float]] | None = None,
 ) -> None:
+    """The calibration file: ``ranges`` (int8, fused graph) and ``qdq_ranges`` (int8-qdq)."""
+
+    def rounded(r: dict[str, tuple[float, float]]) -> dict[str, list[float]]:
+        return {k: [round(v[0], 6), round(v[1], 6)] for k, v in sorted(r.items())}
+
     doc: dict[str, Any] = {
         "method": "mean over batches of each batch's min and max on real tokens (fp32 graph)",
         "texts": texts,
         "batch": CALIBRATION_BATCH,
         "data": "training side of the fixed split, permissively licensed sources only",
-        "ranges": {k: [round(v[0], 6), round(v[1], 6)] for k, v in sorted(ranges.items())},
+        "ranges": rounded(ranges),
     }
+    if qdq_ranges is not None:
+        doc[QDQ_RANGES_KEY] = rounded(qdq_ranges)
     out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -82,10 +83,12 @@ def test_calibration_measures_every_quantised_tensor_on_real_tokens(
 ) -> None:
     import onnx
 
+    from shared.inference.graph import build_encoder_graph
     from shared.inference.pre import TextTokenizer
+    from shared.inference.qdq_int8 import QDQ_RANGES_KEY, linear_inputs
     from shared.inference.static_int8 import load_ranges
     from shared.inference.variants import dynamic_int8
-    from shared.training.int8_ranges import activation_ranges, write_ranges
+    from shared.training.int8_ranges import activation_ranges, tensor_ranges, write_ranges
 
     assets = load_encoder_assets()
     fp32 = ensure_variant("fp32", cache_dir=built_dir, assets=assets)
@@ -95,8 +98,30 @@ def test_calibration_measures_every_quantised_tensor_on_real_tokens(
     ranges = activation_ranges(onnx.load(str(fp32.path)), dynamic, texts, tokenizer)
     assert set(ranges) == set(load_ranges())
     assert all(low < high for low, high in ranges.values())
+    # the openvino provider's int8-qdq variant: every linear layer's input of the raw graph
+    raw = build_encoder_graph(assets.model_dir)
+    qdq = tensor_ranges(raw, linear_inputs(raw), texts, tokenizer)
+    assert set(qdq) == set(load_ranges(key=QDQ_RANGES_KEY))
     out = tmp_path / "ranges.json"
-    write_ranges(ranges, texts=len(texts), out=out)
+    write_ranges(ranges, texts=len(texts), out=out, qdq_ranges=qdq)
     again = load_ranges(out)
     assert set(again) == set(ranges)
     assert all(abs(again[k][0] - ranges[k][0]) < 1e-5 for k in ranges)
+    assert load_ranges(out, key=QDQ_RANGES_KEY).keys() == qdq.keys()
+
+
+def test_new_activation_ranges_name_a_new_file(
+    built_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A recalibration must not serve the file built with the old ranges from the cache.
+    from shared.inference import variants
+    from shared.inference.qdq_int8 import QDQ_RANGES_KEY
+    from shared.inference.static_int8 import load_ranges
+
+    assets = load_encoder_assets()
+    before = ensure_variant("int8-qdq", cache_dir=built_dir, assets=assets)
+    assert re.search(r"-b\d+-r[0-9a-f]{8}\.onnx$", before.path.name)
+    wider = {k: (lo * 1.1, hi * 1.1) for k, (lo, hi) in load_ranges(key=QDQ_RANGES_KEY).items()}
+    monkeypatch.setattr(variants, "load_ranges", lambda key: wider)
+    after = ensure_variant("int8-qdq", cache_dir=built_dir, assets=assets)
+    assert after.path != before.path and after.sha256 != before.sha256

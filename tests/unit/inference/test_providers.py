@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,29 @@ def test_available_cpus_honours_a_cgroup_cpu_limit(tmp_path: Path) -> None:
     (tmp_path / "cpu.max").write_text("max 100000\n")
     assert available_cpus(tmp_path) == cores
     assert available_cpus(tmp_path / "missing") == cores
+
+
+def test_openvino_is_chosen_only_explicitly() -> None:
+    with_plugin = ["OpenVINOExecutionProvider", *CPU]
+    assert select_providers("auto", with_plugin) == ("cpu", CPU)
+    assert select_providers("openvino", CPU) == ("openvino", ["OpenVINOExecutionProvider"])
+    assert resolve_variant("auto", "openvino") == "int8"
+    assert resolve_variant("int8", "openvino") == "int8"
+    with pytest.raises(ConfigurationError, match="int8"):
+        resolve_variant("fp32", "openvino")
+
+
+def test_a_session_without_openvino_is_fatal() -> None:
+    with pytest.raises(ProviderUnavailable, match="OpenVINO"):
+        check_session_providers("openvino", "openvino", CPU)
+
+
+def test_openvino_without_its_plugin_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    from shared.inference import openvino
+
+    monkeypatch.setitem(sys.modules, "onnxruntime_ep_openvino", None)  # import fails
+    monkeypatch.setattr(openvino, "_registered", set())
+    with pytest.raises(ProviderUnavailable, match="'openvino' extra"):
+        openvino.session_options(ort, threads=2)
