@@ -170,7 +170,10 @@ def run_bench(
             "partitions": settings.kafka.partitions,
             "model_version": pipeline.model_version,
             "model_variant": settings.model.variant,
+            "model_provider": settings.model.provider,
             "intra_op_threads": settings.model.intra_op_threads,
+            "pipelined_commits": settings.worker.pipelined_commits,
+            "txn_retry_backoff_ms": settings.kafka.txn_retry_backoff_ms,
         },
     )
 
