@@ -15,30 +15,18 @@ from onnx import TensorProto, helper, numpy_helper
 from shared.errors import ConfigurationError
 from shared.inference.qdq_int8 import QDQ_RANGES_KEY, linear_inputs, with_qdq
 from shared.inference.static_int8 import load_ranges
+from tests.support.onnx_models import two_layers
 
 
 def _model() -> onnx.ModelProto:
-    """x → MatMul(w1) → Relu → MatMul(w2) → y, plus a MatMul of two activations (not linear)."""
-    rng = np.random.default_rng(0)
-    w1 = rng.standard_normal((16, 32)).astype(np.float32) * 0.3
-    w2 = rng.standard_normal((32, 4)).astype(np.float32) * 0.3
-    graph = helper.make_graph(
+    """The two layers, plus a MatMul of two activations (not a linear layer)."""
+    return two_layers(
         [
-            helper.make_node("MatMul", ["x", "w1"], ["h"]),
-            helper.make_node("Relu", ["h"], ["r"]),
-            helper.make_node("MatMul", ["r", "w2"], ["y"]),
             helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0]),
             helper.make_node("MatMul", ["x", "xt"], ["gram"]),
         ],
-        "two",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 16])],
-        [
-            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4]),
-            helper.make_tensor_value_info("gram", TensorProto.FLOAT, ["n", "n"]),
-        ],
-        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")],
+        [helper.make_tensor_value_info("gram", TensorProto.FLOAT, ["n", "n"])],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort  # type: ignore[import-untyped]
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
 
 from shared.errors import ConfigurationError
@@ -18,24 +18,11 @@ from shared.inference.static_int8 import (
     quant_params,
     with_static_activations,
 )
+from tests.support.onnx_models import two_layers
 
 
 def _two_layers(tmp_path: Path) -> tuple[onnx.ModelProto, onnx.ModelProto]:
-    rng = np.random.default_rng(0)
-    w1 = rng.standard_normal((16, 32)).astype(np.float32) * 0.3
-    w2 = rng.standard_normal((32, 4)).astype(np.float32) * 0.3
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["x", "w1"], ["h"]),
-            helper.make_node("Relu", ["h"], ["r"]),
-            helper.make_node("MatMul", ["r", "w2"], ["y"]),
-        ],
-        "two",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 16])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])],
-        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")],
-    )
-    fp32 = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    fp32 = two_layers()
     src, dst = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
     onnx.save(fp32, str(src))
     quantize_dynamic(src, dst, per_channel=True, reduce_range=False, weight_type=QuantType.QInt8)
