@@ -7,8 +7,9 @@ never a quiet CPU fallback.
 
 ``openvino`` (Intel CPUs; the ``openvino`` extra) is chosen only explicitly: ONNX Runtime's
 OpenVINO execution provider, a plugin library registered at start-up
-(:mod:`shared.inference.openvino`), runs the int8 variant in QDQ form about twice as fast as
-the CPU provider on a Xeon with AMX (docs/MODEL_CARD.md, "Speed").
+(:mod:`shared.inference.openvino`), runs the int8 variant in QDQ form 1.3-1.4x as fast as
+the CPU provider on uniform batches on a Xeon with AMX, but no faster on short mixed-length
+batches (docs/MODEL_CARD.md, "Speed").
 """
 
 from __future__ import annotations
