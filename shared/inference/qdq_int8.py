@@ -7,11 +7,12 @@ standard ONNX only: here the *unfused* fp32 graph of :mod:`shared.inference.grap
 weight stored as int8 behind a ``DequantizeLinear``; OpenVINO folds each pattern into one
 int8 matrix product (AMX-INT8 / VNNI kernels on recent Xeons).
 
-Both sides are **symmetric int8** (zero point 0): OpenVINO's fast path. Unsigned activations
-with a zero point ran at half the speed (docs/MODEL_CARD.md, "Speed"). Weights are per output
-channel (the largest magnitude of each column maps to 127). Each activation's scale comes
-from the largest magnitude measured on training texts (``clearpath model calibrate``; mean over
-calibration batches, as for the ``int8`` variant), committed in
+Weights are symmetric int8 per output channel (the largest magnitude of each column maps to
+127). Activations are symmetric int8 (OpenVINO's fastest form) where their calibrated range is
+nearly symmetric, and uint8 with a zero point, as in the ``int8`` variant, where it is skewed
+(GELU's output, most LayerNorm outputs): all-symmetric was faster but moved scores across
+policy bands (docs/MODEL_CARD.md, "Speed", OpenVINO). The ranges come from
+``clearpath model calibrate`` (mean over calibration batches, as for ``int8``), committed in
 ``shared/model_assets/int8_ranges.json`` under ``qdq_ranges``. Embeddings, LayerNorms,
 GELU and the attention core stay float.
 """
@@ -64,7 +65,8 @@ def with_qdq(model: onnx.ModelProto, ranges: Mapping[str, tuple[float, float]]) 
     out.CopyFrom(model)
     graph = out.graph
     linears = _linear_nodes(out)
-    missing = [name for name in linear_inputs(out) if name not in ranges]
+    inputs = linear_inputs(out)
+    missing = [name for name in inputs if name not in ranges]
     if missing:
         raise ConfigurationError(
             f"no int8 activation range for {missing[:3]} (+{max(0, len(missing) - 3)} more): "
@@ -73,7 +75,7 @@ def with_qdq(model: onnx.ModelProto, ranges: Mapping[str, tuple[float, float]]) 
     initializers = {init.name: init for init in graph.initializer}
     added: list[onnx.NodeProto] = []
     dequantized: dict[str, str] = {}
-    for name in linear_inputs(out):
+    for name in inputs:
         low, high = ranges[name]
         zero_value: np.ndarray
         if _nearly_symmetric(low, high):
@@ -123,7 +125,7 @@ def with_qdq(model: onnx.ModelProto, ranges: Mapping[str, tuple[float, float]]) 
         )
         node.input[0] = dequantized[activation]
         node.input[1] = f"{weight_name}_dq"
-    # Topological order: each Q/DQ right before the first node that reads what it produces.
+    # Topological order: each Q/DQ placed (with what it reads) right before its first reader.
     graph_nodes = list(graph.node)
     del graph.node[:]
     pending = {n.output[0]: n for n in added}
@@ -142,10 +144,6 @@ def with_qdq(model: onnx.ModelProto, ranges: Mapping[str, tuple[float, float]]) 
         for source in node.input:
             place(source)
         graph.node.append(node)
-        for produced in node.output:
-            if f"{produced}_q" in pending:
-                place(f"{produced}_q")
-                place(f"{produced}_dq")
     used = {name for n in graph.node for name in n.input}
     kept = [init for init in graph.initializer if init.name in used]  # fp32 weights go
     del graph.initializer[:]
