@@ -71,10 +71,10 @@ def register(
     ) -> None:
         """Build (or verify) the cached ONNX variants."""
         from shared.inference.assets import load_encoder_assets
-        from shared.inference.variants import Variant, ensure_variant
+        from shared.inference.variants import VARIANTS, ensure_variant, stale_files
 
         settings, assets = model_settings(), load_encoder_assets()
-        known: tuple[Variant, ...] = ("fp32", "int8", "fp16", "int8-qdq")
+        known = VARIANTS
         # "all": what the ONNX Runtime providers run; int8-qdq only for the openvino extra
         names = [v for v in known if v == variant or (variant == "all" and v != "int8-qdq")]
         if not names:
@@ -82,6 +82,39 @@ def register(
         for name in names:
             vf = ensure_variant(name, cache_dir=settings.cache_dir, assets=assets)
             typer.echo(f"{name}\t{vf.sha256[:8]}\t{vf.path}")
+        stale = stale_files(settings.cache_dir, assets)
+        if stale:
+            size = sum(p.stat().st_size for p in stale)
+            typer.echo(
+                f"{len(stale)} files ({_mib(size)}) from earlier builds are no longer used; "
+                "`clearpath model prune` removes them",
+                err=True,
+            )
+
+    @model_app.command("prune")
+    def prune(
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="List what would go; remove nothing.")
+        ] = False,
+    ) -> None:
+        """Remove cached variant files that this version no longer builds or serves.
+
+        Stop workers of an older version that share this cache first: they would rebuild
+        what they need on their next start.
+        """
+        from shared.inference.assets import load_encoder_assets
+        from shared.inference.variants import stale_files
+
+        settings = model_settings()
+        stale = stale_files(settings.cache_dir, load_encoder_assets())
+        size = 0
+        for path in stale:
+            size += path.stat().st_size
+            if not dry_run:
+                path.unlink(missing_ok=True)
+            typer.echo(f"{'would remove' if dry_run else 'removed'}\t{path}")
+        verb = "would free" if dry_run else "freed"
+        typer.echo(f"{len(stale)} files, {verb} {_mib(size)} in {settings.cache_dir}")
 
     @model_app.command("calibrate")
     def calibrate(
@@ -320,3 +353,7 @@ def _ints(csv: str) -> tuple[int, ...]:
     if any(v < 1 for v in values):
         raise typer.BadParameter(f"values must be positive, got {csv!r}")
     return values
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.0f} MiB"

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,14 +42,22 @@ from shared.inference.static_int8 import load_ranges, with_static_activations
 __all__ = [
     "BUILDER_VERSION",
     "CPU_DISABLED_OPTIMIZERS",
+    "VARIANTS",
     "Variant",
     "VariantFile",
     "dynamic_int8",
     "ensure_variant",
     "file_sha256",
+    "stale_files",
+    "variant_file_name",
 ]
 
 Variant = Literal["fp32", "int8", "fp16", "int8-qdq"]
+VARIANTS: tuple[Variant, ...] = ("fp32", "int8", "fp16", "int8-qdq")
+#: Every variant file's name starts with this.
+FILE_PREFIX = "minilm-l6-"
+#: A temporary build file younger than this may belong to a build in progress.
+TMP_GRACE_S = 3600.0
 #: Bump when the graph builder or the variant recipes change: cached files are then rebuilt.
 BUILDER_VERSION = 4
 _log = logging.getLogger(__name__)
@@ -192,25 +201,61 @@ def _digest(ranges: dict[str, tuple[float, float]]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:8]
 
 
+def _ranges_for(variant: Variant) -> dict[str, tuple[float, float]]:
+    """The committed activation ranges ``variant`` is built with (none for float variants)."""
+    return load_ranges(key=_RANGES_KEYS[variant]) if variant in _RANGES_KEYS else {}
+
+
+def variant_file_name(variant: Variant, assets: EncoderAssets) -> str:
+    """The cache file name this build gives ``variant``.
+
+    Named by the encoder weights' hash, the builder version and, for the quantised variants,
+    a digest of the committed activation ranges, so a recalibration names a new file instead
+    of serving the stale one (and a missing ranges file fails here, before the slow build).
+    """
+    stem = f"{FILE_PREFIX}{variant}-{assets.weights_sha256[:12]}-b{BUILDER_VERSION}"
+    ranges = _ranges_for(variant)
+    if variant in _RANGES_KEYS:
+        stem += f"-r{_digest(ranges)}"
+    return f"{stem}.onnx"
+
+
+def stale_files(cache_dir: Path, assets: EncoderAssets) -> list[Path]:
+    """Variant files (and their sidecars) in ``cache_dir`` that this build would never serve.
+
+    Earlier builder versions, other encoder weights or older activation ranges name other
+    files, so every upgrade leaves the previous ones behind (~60-90 MB each). Only files named
+    like variants are considered; anything else in the directory is left alone.
+    """
+    current = {variant_file_name(v, assets) for v in VARIANTS}
+    keep = current | {Path(n).with_suffix(".sha256").name for n in current}
+    found = [
+        p
+        for p in sorted(cache_dir.glob(f"{FILE_PREFIX}*"))
+        if p.is_file() and p.suffix in (".onnx", ".sha256") and p.name not in keep
+    ]
+    # an interrupted build leaves its temporary file; a young one may be a build in progress
+    cutoff = time.time() - TMP_GRACE_S
+    found += sorted(
+        p for p in cache_dir.glob("*.onnx.tmp") if p.is_file() and p.stat().st_mtime < cutoff
+    )
+    return found
+
+
 def ensure_variant(variant: Variant, *, cache_dir: Path, assets: EncoderAssets) -> VariantFile:
     """The cached variant, built (and its prerequisites built) on first use."""
-    stem = f"minilm-l6-{variant}-{assets.weights_sha256[:12]}-b{BUILDER_VERSION}"
-    ranges: dict[str, tuple[float, float]] = {}
-    if variant in _RANGES_KEYS:
-        # fail before the slow part when the file is missing; a recalibration (new ranges)
-        # names a new file instead of serving the stale one
-        ranges = load_ranges(key=_RANGES_KEYS[variant])
-        stem += f"-r{_digest(ranges)}"
-    path = cache_dir / f"{stem}.onnx"
+    path = cache_dir / variant_file_name(variant, assets)
     hit = _cached(path, variant)
     if hit is not None:
         return hit
     _log.info("building %s encoder variant at %s", variant, path)
     cfg_hidden, cfg_heads = assets.hidden_size, assets.num_heads
     if variant == "int8":
-        model = with_static_activations(dynamic_int8(cache_dir=cache_dir, assets=assets), ranges)
+        model = with_static_activations(
+            dynamic_int8(cache_dir=cache_dir, assets=assets), _ranges_for(variant)
+        )
     elif variant == "int8-qdq":
-        model = with_qdq(build_encoder_graph(assets.model_dir), ranges)
+        model = with_qdq(build_encoder_graph(assets.model_dir), _ranges_for(variant))
     else:
         raw = build_encoder_graph(assets.model_dir)
         with _quiet_builders():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,61 @@ def test_new_activation_ranges_name_a_new_file(
     monkeypatch.setattr(variants, "load_ranges", lambda key: wider)
     after = ensure_variant("int8-qdq", cache_dir=built_dir, assets=assets)
     assert after.path != before.path and after.sha256 != before.sha256
+
+
+def _touch(path: Path, *, age_s: float = 0.0) -> Path:
+    path.write_bytes(b"x" * 10)
+    if age_s:
+        old = time.time() - age_s
+        os.utime(path, (old, old))
+    return path
+
+
+def test_stale_files_are_earlier_builds_only(tmp_path: Path) -> None:
+    """An upgrade leaves the previous build's files behind; only those are stale."""
+    from shared.inference.variants import VARIANTS, stale_files, variant_file_name
+
+    assets = load_encoder_assets()
+    current = [variant_file_name(v, assets) for v in VARIANTS]
+    for name in current:
+        _touch(tmp_path / name)
+        _touch((tmp_path / name).with_suffix(".sha256"))
+    sha = assets.weights_sha256[:12]
+    stale = [
+        _touch(tmp_path / f"minilm-l6-int8-{sha}-b2.onnx"),  # an earlier builder
+        _touch(tmp_path / f"minilm-l6-int8-{sha}-b2.sha256"),
+        _touch(tmp_path / f"minilm-l6-fp32-{'0' * 12}-b4.onnx"),  # other weights
+        _touch(tmp_path / current[1].replace("-r", "-r0")),  # int8 with other ranges
+        _touch(tmp_path / "tmpab12cd.onnx.tmp", age_s=7200),  # an interrupted build
+    ]
+    kept = [
+        _touch(tmp_path / "tmpyoung.onnx.tmp"),  # maybe a build in progress
+        _touch(tmp_path / "notes.txt"),
+        _touch(tmp_path / "other-model.onnx"),
+    ]
+    (tmp_path / "tensorrt").mkdir()  # the TensorRT engine cache is not a variant file
+    found = stale_files(tmp_path, assets)
+    assert sorted(found) == sorted(stale)
+    assert all(p.exists() for p in kept)
+
+
+def test_prune_command_removes_only_stale_files(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from services.cli.model import register
+    from shared.inference.variants import variant_file_name
+    from shared.settings import ModelSettings, Settings
+
+    assets = load_encoder_assets()
+    live = _touch(tmp_path / variant_file_name("int8", assets))
+    old = _touch(tmp_path / f"minilm-l6-int8-{assets.weights_sha256[:12]}-b3.onnx")
+    app = typer.Typer()
+    register(app, settings_factory=lambda: Settings(model=ModelSettings(cache_dir=tmp_path)))
+    dry = CliRunner().invoke(app, ["model", "prune", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert old.exists() and "would remove" in dry.output and old.name in dry.output
+    done = CliRunner().invoke(app, ["model", "prune"])
+    assert done.exit_code == 0, done.output
+    assert not old.exists() and live.exists()
+    assert "1 files, freed 0 MiB" in done.output
