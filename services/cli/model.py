@@ -201,8 +201,21 @@ def register(
         typer.echo(json.dumps(counts))
 
     @model_app.command("eval")
-    def evaluate(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-        """The shipped head on the contrast and harmful sets, plus its recorded metrics."""
+    def evaluate(
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+        datasets: Annotated[
+            Path | None,
+            typer.Option(
+                help="Re-measure the head as served (this variant and provider) on the pool's "
+                "validation and external rows (needs the train extra); default: the metrics "
+                "recorded when it was trained."
+            ),
+        ] = None,
+        out: Annotated[
+            Path | None, typer.Option(help="Also write the report (JSON) to this file.")
+        ] = None,
+    ) -> None:
+        """The shipped head on the contrast and harmful sets, plus its validation metrics."""
         from shared.inference.assets import head_assets_dir
         from shared.inference.classifier import build_classifier
         from shared.inference.post import load_thresholds
@@ -211,17 +224,23 @@ def register(
         clf = build_classifier(model_settings())
         assets = head_assets_dir()
         thresholds = load_thresholds(assets)
-        here = Path(__file__).resolve().parents[2] / "shared" / "training"
         report: dict[str, Any] = {"version": clf.version}
-        for name in ("contrast", "harmful"):
-            probs = clf.score_texts(load_jsonl_texts(here / f"{name}.jsonl"))
-            unsafe = probs[:, clf.labels.index("unsafe")]
-            report[name] = {
-                "prompts": len(unsafe),
-                "flagged_unsafe": round(float((unsafe >= thresholds["unsafe"]).mean()), 4),
-            }
-        recorded = json.loads((assets / "metrics.json").read_text(encoding="utf-8"))
-        report["validation"] = recorded.get("validation")
+        if datasets is not None:
+            report.update(_served_report(clf, datasets, dict(thresholds)))
+        else:
+            here = Path(__file__).resolve().parents[2] / "shared" / "training"
+            for name in ("contrast", "harmful"):
+                probs = clf.score_texts(load_jsonl_texts(here / f"{name}.jsonl"))
+                unsafe = probs[:, clf.labels.index("unsafe")]
+                report[name] = {
+                    "prompts": len(unsafe),
+                    "flagged_unsafe": round(float((unsafe >= thresholds["unsafe"]).mean()), 4),
+                }
+            recorded = json.loads((assets / "metrics.json").read_text(encoding="utf-8"))
+            report["validation"] = recorded.get("validation")
+        report["validation_measured"] = datasets is not None
+        if out is not None:
+            out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         if as_json:
             typer.echo(json.dumps(report))
             return
@@ -229,11 +248,15 @@ def register(
         for name in ("contrast", "harmful"):
             r = report[name]
             typer.echo(f"{name}: {r['flagged_unsafe']:.1%} of {r['prompts']} flagged unsafe")
+        typer.echo("validation (" + ("measured now" if datasets else "recorded at training") + ")")
         for cat, m in (report["validation"] or {}).items():
             typer.echo(
                 f"  {cat:<20} AUPRC {m['auprc']}  F1 {m['f1']}  "
                 f"benign FPR {m['benign_fpr']}  ECE {m['ece']}"
             )
+        if datasets is not None:
+            pooled = report["external_unsafe_auprc"]
+            typer.echo("external unsafe AUPRC " + ("—" if pooled is None else f"{pooled:.4f}"))
 
     @app.command("classify")
     def classify(
@@ -353,6 +376,22 @@ def _ints(csv: str) -> tuple[int, ...]:
     if any(v < 1 for v in values):
         raise typer.BadParameter(f"values must be positive, got {csv!r}")
     return values
+
+
+def _served_report(clf: Any, datasets: Path, thresholds: dict[str, float]) -> dict[str, Any]:
+    """``evaluate_served`` with a progress bar on a terminal."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from shared.training.run import evaluate_served
+
+    with Progress(
+        console=Console(stderr=True), disable=not sys.stderr.isatty(), transient=True
+    ) as progress:
+        task = progress.add_task("scoring validation and external rows", total=None)
+        return evaluate_served(
+            clf, datasets, thresholds, progress=lambda n: progress.advance(task, n)
+        )
 
 
 def _mib(size: int) -> str:

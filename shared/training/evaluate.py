@@ -16,7 +16,7 @@ from shared.training.fit import auprc, ece, is_validation, target_matrix
 from shared.training.lexical import PoolCounts
 from shared.training.train import TrainedHead, fit_head
 
-__all__ = ["category_metrics", "flag_rate", "loso", "per_source"]
+__all__ = ["category_metrics", "flag_rate", "loso", "per_source", "scored_sections"]
 
 F = NDArray[np.float64]
 U = LABELS.index("unsafe")
@@ -120,3 +120,41 @@ def flag_rate(prob: F, thresholds: dict[str, float]) -> float:
     """Fraction of rows on which any category or unsafe reaches its threshold."""
     t = np.array([thresholds[lab] for lab in LABELS])
     return float((prob >= t).any(axis=1).mean()) if len(prob) else 0.0
+
+
+def scored_sections(
+    examples: Sequence[Example],
+    prob: F,
+    thresholds: dict[str, float],
+    *,
+    validation: NDArray[np.bool_],
+    external: NDArray[np.bool_],
+    contrast: F,
+    harmful: F,
+    raw: F | None = None,
+) -> dict[str, object]:
+    """The metrics sections a scored pool gives: validation per category and per source,
+    external per source and pooled, the contrast and harmful sets (``prob`` needs only the
+    ``validation`` and ``external`` rows filled; ``contrast``/``harmful`` are their probs)."""
+    y = target_matrix(examples)
+    return {
+        "validation": category_metrics(
+            prob[validation],
+            y[validation],
+            thresholds,
+            raw=None if raw is None else raw[validation],
+        ),
+        "validation_per_source": per_source(examples, prob, thresholds, validation),
+        "external_per_source": per_source(examples, prob, thresholds, external),
+        "external_unsafe_auprc": auprc(prob[external, U], y[external, U]),
+        "contrast": {
+            "prompts": len(contrast),
+            "flagged_any": flag_rate(contrast, thresholds),
+            "flagged_unsafe": float((contrast[:, U] >= thresholds["unsafe"]).mean()),
+            "flagged_ids": [i for i, row in enumerate(contrast) if row[U] >= thresholds["unsafe"]],
+        },
+        "harmful": {
+            "prompts": len(harmful),
+            "flagged_unsafe": float((harmful[:, U] >= thresholds["unsafe"]).mean()),
+        },
+    }

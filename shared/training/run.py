@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.inference.classifier import build_encoder
+from shared.inference.classifier import OnnxClassifier, build_encoder
 from shared.inference.core import Encoder
 from shared.inference.pre import TextTokenizer
 from shared.settings import ModelSettings
@@ -27,7 +28,7 @@ from shared.training.embed import (
     default_embedding_cache,
     embed_texts,
 )
-from shared.training.evaluate import category_metrics, flag_rate, loso, per_source
+from shared.training.evaluate import loso, scored_sections
 from shared.training.fit import is_validation, target_matrix
 from shared.training.lexical import LEXICAL_SIZES, pool_counts
 from shared.training.train import (
@@ -39,7 +40,7 @@ from shared.training.train import (
     save_head,
 )
 
-__all__ = ["load_jsonl_texts", "train_and_evaluate"]
+__all__ = ["evaluate_served", "load_jsonl_texts", "train_and_evaluate"]
 
 _log = logging.getLogger(__name__)
 #: Stack the lexical n-gram channel with the MLP (measured: docs/MODEL_CARD.md).
@@ -84,6 +85,53 @@ def _texts_probs(
     kept, _ = cap_windows(tok.windows(texts))
     assert [w.text_index for w in kept] == pe.text_index.tolist()
     return head.text_probabilities(pe.emb, pe.text_index, [w.text(texts) for w in kept], len(texts))
+
+
+def evaluate_served(
+    classifier: OnnxClassifier,
+    datasets: Path,
+    thresholds: dict[str, float],
+    *,
+    chunk: int = 256,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, object]:
+    """The shipped head as served (this encoder variant and provider, max over windows),
+    re-measured on the validation rows of the permissive sources, the external sources and
+    the contrast and harmful sets, at the shipped ``thresholds`` (nothing is refitted).
+
+    ``train`` measures the head on the encoder it was fitted with; this measures what a
+    deployment serves: another variant (fp16 on a GPU, int8-qdq on OpenVINO) or an encoder
+    rebuilt since the fit.
+    """
+    if tuple(classifier.labels) != LABELS:
+        raise ValueError(f"classifier labels {classifier.labels} differ from {LABELS}")
+    examples = load_pool(datasets)
+    shipped = {s.name for s in SOURCES if s.ship}
+    ship = np.array([e.source in shipped for e in examples])
+    val = np.array([is_validation(e.text) for e in examples]) & ship
+    external = ~ship
+    rows = np.flatnonzero(val | external)
+    prob = np.zeros((len(examples), len(LABELS)))
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        prob[part] = classifier.score_texts([examples[i].text for i in part])
+        if progress is not None:
+            progress(len(part))
+    contrast = classifier.score_texts(load_jsonl_texts(_HERE / "contrast.jsonl"))
+    harmful = classifier.score_texts(load_jsonl_texts(_HERE / "harmful.jsonl"))
+    return {
+        "classifier": classifier.version,
+        "rows": {"validation": int(val.sum()), "external": int(external.sum())},
+        **scored_sections(
+            examples,
+            prob,
+            thresholds,
+            validation=val,
+            external=external,
+            contrast=contrast.astype(np.float64),
+            harmful=harmful.astype(np.float64),
+        ),
+    }
 
 
 def _baseline(texts: list[str]) -> F:
@@ -160,22 +208,16 @@ def train_and_evaluate(
             "validation": int(val.sum()),
             "external": int(external.sum()),
         },
-        "validation": category_metrics(prob[val], y[val], thresholds, raw=raw[val]),
-        "validation_per_source": per_source(examples, prob, thresholds, val),
-        "external_per_source": per_source(examples, prob, thresholds, external),
-        "external_unsafe_auprc": auprc(prob[external, -1], y[external, -1]),
-        "contrast": {
-            "prompts": len(contrast),
-            "flagged_any": flag_rate(p_contrast, thresholds),
-            "flagged_unsafe": float((p_contrast[:, -1] >= thresholds["unsafe"]).mean()),
-            "flagged_ids": [
-                i for i, row in enumerate(p_contrast) if row[-1] >= thresholds["unsafe"]
-            ],
-        },
-        "harmful": {
-            "prompts": len(harmful),
-            "flagged_unsafe": float((p_harmful[:, -1] >= thresholds["unsafe"]).mean()),
-        },
+        **scored_sections(
+            examples,
+            prob,
+            thresholds,
+            validation=val,
+            external=external,
+            contrast=p_contrast,
+            harmful=p_harmful,
+            raw=raw,
+        ),
         "baseline_alt_profanity_check": {
             "validation_unsafe_auprc": auprc(base[val], y[val, -1]),
             "external_unsafe_auprc": auprc(base[external], y[external, -1]),
