@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from shared.core.policy_model import Band, Category, Policy
 from shared.core.policy_refs import anchor_for, clause_refs, resolve_policy_ref
@@ -61,6 +62,10 @@ class _Fired:
     score: float
     floor: bool
     order: int
+
+
+#: Which band the ``unsafe`` signal reads a category at.
+_Raise = Literal["last", "first"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +122,14 @@ def _judge(
 ) -> _Judgement:
     rules = _Rules(policy, request.profile)
     results: list[CategoryResult] = []
-    lead = _corroborated(detection, request, policy, intent)
+    lead, at = _corroborated(detection, request, policy, intent)
     for cid, category in policy.categories.items():
         if cid == "blocklist":
             result = _judge_blocklist(detection, policy, request.tenant_id, rules)
         else:
             score = detection.scores.get(cid, 0.0)
             result = _judge_category(
-                cid, category, score, request, intent, rules, corroborated=cid == lead
+                cid, category, score, request, intent, rules, raised_to=at if cid == lead else None
             )
         if result is not None:
             results.append(result)
@@ -148,13 +153,13 @@ def _judge_category(
     intent: Intent | None,
     rules: _Rules,
     *,
-    corroborated: bool = False,
+    raised_to: _Raise | None = None,
 ) -> CategoryResult | None:
     """Bands (relaxed by intent where allowed), then the floor; None if the profile ignores it.
 
-    ``corroborated``: the policy's ``unsafe`` signal picked this category, so its bands are
-    read at their last band's minimum (or the score, if higher); the rule that fires is
-    ``unsafe.<category>`` when that changed the band.
+    ``raised_to``: the policy's ``unsafe`` signal picked this category, so its bands are read
+    at their ``last`` (or ``first``) band's minimum, or the score if higher; the rule that
+    fires is ``unsafe.<category>`` when that changed the band.
     """
     policy = rules.policy
     bands, source = _bands_for(policy, request.profile, request.tenant_id, cid)
@@ -162,13 +167,15 @@ def _judge_category(
     if not bands and floor is None:
         return None
     shift, cap = _relaxation(policy, category, intent)
-    banded = max(score, bands[-1].min) if corroborated and bands else score
+    banded = score
+    if raised_to is not None and bands:
+        banded = max(score, (bands[-1] if raised_to == "last" else bands[0]).min)
     base = _band_at(bands, banded, 0.0)
     band = _band_at(bands, banded, shift)
-    action: Action = band.action if band else "allow"
+    action = _soft(band.action if band else "allow", raised_to)
     if cap is not None and ACTION_RANK[action] > ACTION_RANK[cap]:
         action = cap
-    if action != (base.action if base else "allow") and category.intent is not None:
+    if action != _soft(base.action if base else "allow", raised_to) and category.intent is not None:
         rules.fire(f"intent.{cid}", cid, action, category.intent.clause, score)
     elif band is not None and band != _band_at(bands, score, shift):
         rules.fire(f"unsafe.{cid}", cid, action, band.clause, score)
@@ -186,23 +193,42 @@ def _judge_category(
     )
 
 
+def _soft(action: Action, raised_to: _Raise | None) -> Action:
+    """A first band reached only through an uncorroborated ``unsafe`` signal never refuses,
+    escalates or redacts: those answer with guidance instead (a referral stays one)."""
+    if raised_to == "first" and ACTION_RANK[action] > ACTION_RANK["refer"]:
+        return "allow_with_guidance"
+    return action
+
+
 def _corroborated(
     detection: Detection, request: ModerationRequest, policy: Policy, intent: Intent | None
-) -> str | None:
-    """The category the ``unsafe`` signal raises (see ``HarmSignal``), if any: the
-    highest-scoring one whose first band the request reached (ties: taxonomy order)."""
+) -> tuple[str | None, _Raise | None]:
+    """The category the ``unsafe`` signal raises (see ``HarmSignal``) and to which band, if
+    any: the highest-scoring one whose first band the request reached, to its last band
+    (ties: taxonomy order); with ``uncorroborated: first_band`` and none reached, the
+    highest-scoring one with bands, to its first band."""
     signal = policy.unsafe
     if signal is None or detection.scores.get("unsafe", 0.0) < signal.min:
-        return None
+        return None, None
     lead: str | None = None
-    best = -1.0
+    fallback: str | None = None
+    best = fallback_best = -1.0
     for cid, category in policy.categories.items():
         bands, _ = _bands_for(policy, request.profile, request.tenant_id, cid)
+        if not bands:
+            continue
         score = detection.scores.get(cid, 0.0)
         shift, _cap = _relaxation(policy, category, intent)
-        if bands and _band_at(bands, score, shift) is not None and score > best:
+        if _band_at(bands, score, shift) is not None and score > best:
             lead, best = cid, score
-    return lead
+        if score > fallback_best:
+            fallback, fallback_best = cid, score
+    if lead is not None:
+        return lead, "last"
+    if signal.uncorroborated == "first_band" and fallback is not None:
+        return fallback, "first"
+    return None, None
 
 
 def _judge_blocklist(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -114,10 +114,18 @@ class HarmSignal(_Config):
     scored unsafe 0.96 and violence 0.79: the violence band alone gave guidance). From
     ``min`` upward, the highest-scoring category that reached its first band is judged as if
     its score stood at its last band; a declared intent shifts and caps that as it does any
-    score. Nothing else changes: no category that stayed below its bands is touched.
+    score.
+
+    ``uncorroborated`` says what happens from ``min`` upward when *no* category reached its
+    first band: ``allow`` (nothing changes), or ``first_band``: the highest-scoring category
+    the profile has bands for is judged as if its score stood at its first band, so a
+    request the classifier is confident is harmful is not answered as if nothing were there.
+    That never refuses, escalates or redacts: a first band that would is read as an answer
+    with guidance (a referral stays a referral). A declared intent shifts the band as usual.
     """
 
     min: Score = Field(gt=0.0)
+    uncorroborated: Literal["allow", "first_band"] = "allow"
 
 
 class ClauseRule(_Config):

@@ -90,7 +90,7 @@ _EN_CATEGORIES: Final[Mapping[str, CategoryText]] = {
         alternatives=(
             "Ask for help expressing disagreement respectfully",
             "Ask about the history and impact of discrimination",
-            "Ask how to respond to hateful content you have seen",
+            "Ask what you can do about hateful content you came across",
         ),
     ),
     "harassment": CategoryText(

@@ -111,7 +111,7 @@ def _fixed(category: str, text: str, purpose: str | None) -> list[str]:
         ]
     if category in ("hate", "harassment"):
         second = (
-            "How can I respond to hateful content I have seen?"
+            "What can I do about hateful content I came across?"
             if category == "hate"
             else "How can I resolve a conflict with someone constructively?"
         )

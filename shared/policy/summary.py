@@ -88,6 +88,17 @@ def _signal(policy: Policy) -> list[str]:
         "category's rule. A declared purpose counts as it always does. Messages that no "
         "category reacts to are never refused this way.",
         "",
+        *(
+            [
+                "When that estimate is that high but no category calls for care yet, we do "
+                "not answer as if nothing were there: the category closest to calling for "
+                "care is treated as if it just did, which usually means we answer at a high "
+                "level or point you to a better resource. This never leads to a refusal.",
+                "",
+            ]
+            if policy.unsafe.uncorroborated == "first_band"
+            else []
+        ),
     ]
 
 

@@ -32,7 +32,7 @@ def test_requests_to_produce_an_agent_are_refused_under_the_cbrn_floor(
     verdict = checked.verdict
     assert verdict.action == "refuse", text
     assert verdict.receipt is not None
-    assert verdict.receipt.policy_ref == "public_assistant@6#weapons_cbrn.3"
+    assert verdict.receipt.policy_ref == "public_assistant@7#weapons_cbrn.3"
     assert checked.message is not None
     rules = {r.rule for r in checked.message.decision.rules_fired}
     assert "floor.weapons_cbrn" in rules

@@ -24,9 +24,9 @@ def test_validate_ok(tmp_path: Path) -> None:
         app(), ["policy", "validate", str(DEFAULT_POLICY_PATH), str(single)]
     )
     assert result.exit_code == 0, result.output
-    assert f"ok: {DEFAULT_POLICY_PATH}: clearpath-default@6: 12 categories" in result.stdout
+    assert f"ok: {DEFAULT_POLICY_PATH}: clearpath-default@7: 12 categories" in result.stdout
     assert "2 tenants" in result.stdout
-    assert f"ok: {single}: clearpath-default@6" in result.stdout
+    assert f"ok: {single}: clearpath-default@7" in result.stdout
 
 
 def test_validate_reports_each_bad_file_and_exits_1(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_summary_markdown_to_stdout() -> None:
     result = CliRunner().invoke(app(), ["policy", "summary", "--policy", str(DEFAULT_POLICY_PATH)])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("# Clearpath content policy")
-    assert 'id="public_assistant-v6--weapons_cbrn-1"' in result.stdout
+    assert 'id="public_assistant-v7--weapons_cbrn-1"' in result.stdout
 
 
 def test_summary_html_to_file(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ def test_summary_html_to_file(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     page = out.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
-    assert 'id="internal_tool-v6--blocklist-1"' in page
+    assert 'id="internal_tool-v7--blocklist-1"' in page
 
 
 def test_summary_with_a_bad_policy_exits_1(tmp_path: Path) -> None:

@@ -77,9 +77,9 @@ def test_refusal_cites_the_band_clause() -> None:
     decision = evaluate(detection({"violence": 0.9}), request(), default_policy())
     assert decision.action == "refuse"
     assert decision.primary_category == "violence"
-    assert decision.policy_ref == "public_assistant@6#violence.2"
+    assert decision.policy_ref == "public_assistant@7#violence.2"
     assert rules(decision) == ["profile.public_assistant.violence"]
-    assert decision.policy_version == "clearpath-default@6"
+    assert decision.policy_version == "clearpath-default@7"
 
 
 def test_most_restrictive_category_wins_and_ties_go_to_highest_score() -> None:
@@ -95,7 +95,7 @@ def test_floor_fires_and_wins_ties_even_with_a_lower_score() -> None:
     assert decision.action == "refuse"
     assert "floor.weapons_cbrn" in rules(decision)
     assert decision.primary_category == "weapons_cbrn"
-    assert decision.policy_ref == "internal_tool@6#weapons_cbrn.3"
+    assert decision.policy_ref == "internal_tool@7#weapons_cbrn.3"
 
 
 def test_floor_is_not_relaxed_by_verified_intent_even_on_a_relaxable_category() -> None:
@@ -130,7 +130,7 @@ def test_unverified_intent_shifts_thresholds_and_records_the_intent_rule() -> No
     assert decision.action == "allow_with_guidance"
     assert decision.intent_applied is True
     assert rules(decision) == ["intent.violence"]
-    assert decision.policy_ref == "public_assistant@6#violence.3"
+    assert decision.policy_ref == "public_assistant@7#violence.3"
     violence = next(c for c in decision.categories if c.id == "violence")
     assert violence.threshold == pytest.approx(0.34)  # 0.24 shifted up by 0.1
 
@@ -194,8 +194,8 @@ def test_tenant_blocklist_hit_refuses_with_a_resolvable_anchored_ref() -> None:
     assert decision.action == "refuse"
     assert rules(decision) == ["tenant.acme.blocklist"]
     assert decision.primary_category == "blocklist"
-    assert decision.policy_ref == "public_assistant@6#blocklist.1"
-    assert decision.policy_version == "clearpath-default@6+acme@2"
+    assert decision.policy_ref == "public_assistant@7#blocklist.1"
+    assert decision.policy_version == "clearpath-default@7+acme@2"
     clause = resolve_policy_ref(policy, decision.policy_ref)
     assert clause.category == "blocklist" and "block" in clause.text
     assert f'id="{anchor_for(decision.policy_ref)}"' in render_html(policy)
@@ -221,7 +221,7 @@ def test_pii_is_redacted_under_public_assistant_only() -> None:
     assert public.action == "redact"
     assert rules(public) == ["pii.redact"]
     assert public.primary_category == "privacy"
-    assert public.policy_ref == "public_assistant@6#privacy.3"
+    assert public.policy_ref == "public_assistant@7#privacy.3"
     internal = evaluate(found, request(profile="internal_tool"), default_policy())
     assert internal.action == "allow"
 
@@ -283,7 +283,7 @@ def test_unsafe_signal_judges_the_leading_category_at_its_last_band() -> None:
     decision = evaluate(detection({**scores, "unsafe": 0.84}), request(), default_policy())
     assert decision.action == "refuse"
     assert rules(decision) == ["unsafe.violence"]
-    assert decision.policy_ref == "public_assistant@6#violence.2"
+    assert decision.policy_ref == "public_assistant@7#violence.2"
     violence = next(c for c in decision.categories if c.id == "violence")
     assert (violence.score, violence.action) == (0.79, "refuse")  # the score is reported as is
     crime = next(c for c in decision.categories if c.id == "crime_illicit")
@@ -296,11 +296,78 @@ def test_unsafe_signal_below_its_minimum_changes_nothing() -> None:
     assert rules(decision) == ["profile.public_assistant.violence"]
 
 
-def test_unsafe_signal_never_acts_without_a_category_band() -> None:
-    # A high unsafe score with every category below its first band: nothing to corroborate.
-    decision = evaluate(detection({"violence": 0.2, "unsafe": 0.99}), request(), default_policy())
+def test_uncorroborated_unsafe_answers_the_top_category_at_its_first_band() -> None:
+    # v7: every category below its first band, unsafe above its threshold. The request is
+    # not answered as if nothing were there: the highest-scoring category (crime_illicit,
+    # not violence) is judged at its first band, guidance, citing that band's clause.
+    scores = {"violence": 0.2, "crime_illicit": 0.36, "unsafe": 0.87}
+    decision = evaluate(detection(scores), request(), default_policy())
+    assert decision.action == "allow_with_guidance"
+    assert rules(decision) == ["unsafe.crime_illicit"]
+    assert decision.policy_ref == "public_assistant@7#crime_illicit.1"
+    crime = next(c for c in decision.categories if c.id == "crime_illicit")
+    assert (crime.score, crime.triggered) == (0.36, False)  # the score itself is reported
+    # Below the unsafe threshold nothing changes.
+    calm = evaluate(detection({**scores, "unsafe": 0.83}), request(), default_policy())
+    assert calm.action == "allow" and calm.rules_fired == ()
+
+
+def test_uncorroborated_unsafe_never_refuses() -> None:
+    # self_harm's first band is a referral: that stays.
+    decision = evaluate(detection({"self_harm": 0.05, "unsafe": 0.99}), request(), default_policy())
+    assert decision.action == "refer"
+    assert rules(decision) == ["unsafe.self_harm"]
+    # sexual_minors' first band refuses: reached only through the unsafe signal, it answers
+    # with guidance instead (its floor, at 0.3, still refuses on the score itself).
+    minors = evaluate(
+        detection({"sexual_minors": 0.1, "unsafe": 0.99}), request(), default_policy()
+    )
+    assert minors.action == "allow_with_guidance"
+    assert rules(minors) == ["unsafe.sexual_minors"]
+    floor = evaluate(
+        detection({"sexual_minors": 0.35, "unsafe": 0.99}), request(), default_policy()
+    )
+    assert floor.action == "escalate"  # corroborated (0.35 reached the 0.2 band): last band
+    # Each profile's own first band: internal tools give guidance on violence from 0.7.
+    internal = evaluate(
+        detection({"violence": 0.3, "unsafe": 0.99}),
+        request(profile="internal_tool"),
+        default_policy(),
+    )
+    assert internal.action == "allow_with_guidance"
+    assert rules(internal) == ["unsafe.violence"]
+
+
+def test_uncorroborated_unsafe_yields_to_a_declared_intent() -> None:
+    scores = {"violence": 0.2, "unsafe": 0.95}
+    plain = evaluate(detection(scores), request(), default_policy())
+    assert plain.action == "allow_with_guidance"
+    # Fiction shifts violence's first band from 0.24 to 0.34: the raised score stays below.
+    fiction = evaluate(detection(scores), request(purpose=intent("fiction")), default_policy())
+    assert fiction.action == "allow"
+    assert fiction.intent_applied is True
+
+
+def test_uncorroborated_allow_keeps_the_v6_behaviour() -> None:
+    def v6(data: dict[str, Any]) -> None:
+        data["unsafe"] = {"min": 0.84, "uncorroborated": "allow"}
+
+    decision = evaluate(detection({"violence": 0.2, "unsafe": 0.99}), request(), edited_policy(v6))
     assert decision.action == "allow"
     assert decision.rules_fired == ()
+    # and the corroborated case is untouched
+    corroborated = {"violence": 0.79, "unsafe": 0.95}
+    assert evaluate(detection(corroborated), request(), edited_policy(v6)).action == "refuse"
+
+
+def test_uncorroborated_must_be_a_known_mode() -> None:
+    from shared.errors import ConfigurationError
+
+    def bad(data: dict[str, Any]) -> None:
+        data["unsafe"] = {"min": 0.84, "uncorroborated": "refuse"}
+
+    with pytest.raises((ConfigurationError, ValueError)):
+        edited_policy(bad)
 
 
 def test_unsafe_signal_raises_only_the_highest_scoring_triggered_category() -> None:

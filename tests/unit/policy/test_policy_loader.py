@@ -26,13 +26,13 @@ def bands(*pairs: tuple[float, str]) -> dict[str, Any]:
 def test_default_policy_loads_from_none_and_from_its_directory() -> None:
     policy = load_policy(None)
     assert policy == load_policy(DEFAULT_POLICY_PATH)
-    assert (policy.id, policy.version) == ("clearpath-default", 6)
+    assert (policy.id, policy.version) == ("clearpath-default", 7)
     assert {"public_assistant", "internal_tool"} <= set(policy.profiles)
     assert set(policy.tenants) == {"acme", "nocache"}
     assert policy.cache_allowed("nocache") is False
     assert policy.cache_allowed("acme") is True and policy.cache_allowed("anyone") is True
-    assert policy.version_for("anyone") == "clearpath-default@6"
-    assert policy.version_for("nocache") == "clearpath-default@6+nocache@1"
+    assert policy.version_for("anyone") == "clearpath-default@7"
+    assert policy.version_for("nocache") == "clearpath-default@7+nocache@1"
 
 
 def test_lists_for_merges_global_and_tenant_lists() -> None:
@@ -46,7 +46,7 @@ def test_lists_for_merges_global_and_tenant_lists() -> None:
 
 def test_fingerprint_changes_with_content_and_tenant() -> None:
     policy = load_policy(None)
-    assert policy.fingerprint("acme").startswith("clearpath-default@6+acme@2#")
+    assert policy.fingerprint("acme").startswith("clearpath-default@7+acme@2#")
     assert policy.fingerprint("acme") != policy.fingerprint("nocache")
     assert policy.fingerprint("x") == policy.fingerprint("y")
     data = default_data()
@@ -58,7 +58,7 @@ def test_single_file_layout_with_inline_tenants(tmp_path: Path) -> None:
     data = default_data()
     data["tenants"] = {"beta": {"version": 7, "cache_allowed": False}}
     policy = load_policy(write_policy(tmp_path / "one.yaml", data))
-    assert policy.version_for("beta") == "clearpath-default@6+beta@7"
+    assert policy.version_for("beta") == "clearpath-default@7+beta@7"
 
 
 def test_bands_not_ascending(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def test_html_is_a_standalone_page() -> None:
     html = render_html(default_policy())
     assert html.startswith('<!DOCTYPE html>\n<html lang="en">')
     assert '<meta charset="utf-8">' in html
-    assert "<title>Clearpath content policy (version 6)</title>" in html
+    assert "<title>Clearpath content policy (version 7)</title>" in html
     assert html.rstrip().endswith("</html>")
     assert html.count("<main>") == html.count("</main>") == 1
 
@@ -46,11 +46,12 @@ def test_html_is_rendered_from_the_markdown() -> None:
 def test_floors_and_intent_are_explained() -> None:
     markdown = render_markdown(default_policy())
     assert "## What nothing can change" in markdown
-    assert "(#public_assistant-v6--sexual_minors-3)" in markdown
-    assert "(#internal_tool-v6--weapons_cbrn-3)" in markdown
+    assert "(#public_assistant-v7--sexual_minors-3)" in markdown
+    assert "(#internal_tool-v7--weapons_cbrn-3)" in markdown
     assert "## What a declared purpose can change" in markdown
     assert "## When a request looks harmful overall" in markdown
     assert "at least 84%" in markdown
+    assert "no category calls for care yet" in markdown  # v7: uncorroborated first_band
     assert "**Violence** (fiction, journalism, research, education)" in markdown
     assert "**Prompt attacks** (" not in markdown
     assert "## Profile: Public assistant (`public_assistant`)" in markdown
@@ -67,4 +68,13 @@ def test_policy_text_is_escaped() -> None:
     html = render_html(policy)
     assert "<script>" not in html and "<b>bold" not in html
     assert "&lt;script&gt;" in html and "&amp; more" in html
-    assert "<title>Policy &lt;b&gt;bold&lt;/b&gt; (version 6)</title>" in html
+    assert "<title>Policy &lt;b&gt;bold&lt;/b&gt; (version 7)</title>" in html
+
+
+def test_uncorroborated_allow_is_not_described() -> None:
+    def v6(data: dict[str, Any]) -> None:
+        data["unsafe"] = {"min": 0.84, "uncorroborated": "allow"}
+
+    markdown = render_markdown(edited_policy(v6))
+    assert "## When a request looks harmful overall" in markdown
+    assert "no category calls for care yet" not in markdown
