@@ -7,7 +7,9 @@ How a decision is made, per category the policy defines (in policy order):
    policy's ``unsafe`` signal (the classifier's any-harm score) at or above its ``min``, the
    highest-scoring category that reached its first band is read at its last band's ``min``
    instead (rule ``unsafe.<category>`` when that changed the band); intent then applies
-   to it as to any score.
+   to it as to any score. With ``uncorroborated: first_band`` and no category at its first
+   band, the highest-scoring category is read at its first band's ``min``, and what that
+   band asks for is softened to guidance if it would refuse, escalate or redact.
 2. **Intent** — a declared purpose relaxes a category only when the category is
    ``relaxable`` and lists that purpose. Unverified: every band's ``min`` shifts up by
    ``intent.unverified_shift``. Verified: by ``intent.verified_shift``, and the category
