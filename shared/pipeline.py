@@ -47,7 +47,7 @@ from shared.schemas import (
 if TYPE_CHECKING:
     from shared.cache import VerdictCache
 
-__all__ = ["Checked", "Pipeline", "RecheckMemo", "scored_decider"]
+__all__ = ["Checked", "Pipeline", "RecheckMemo", "ScoredDecide", "scored_decider"]
 
 #: Rewrite rechecks remembered per process (most candidates are fixed per-category requests).
 RECHECK_MEMO_SIZE = 4096
@@ -336,9 +336,11 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
 
 
-def scored_decider(
-    policy: Policy,
-) -> Callable[[str, dict[str, float], str | None, str | None], str]:
+#: ``(text, classifier scores, profile, intent purpose) -> action``: see :func:`scored_decider`.
+ScoredDecide = Callable[[str, dict[str, float], str | None, str | None], str]
+
+
+def scored_decider(policy: Policy) -> ScoredDecide:
     """``(text, classifier scores, profile, intent purpose) -> action`` through the real policy.
 
     For batch scoring (``clearpath classify``), where the classifier already ran: the lexical

@@ -226,7 +226,12 @@ def register(
         thresholds = load_thresholds(assets)
         report: dict[str, Any] = {"version": clf.version}
         if datasets is not None:
-            report.update(_served_report(clf, datasets, dict(thresholds)))
+            from shared.pipeline import scored_decider
+            from shared.policy.loader import load_policy
+
+            settings = settings_factory()
+            rule: Decide = decide or scored_decider(load_policy(settings.policy.path))
+            report.update(_served_report(clf, datasets, dict(thresholds), rule))
         else:
             here = Path(__file__).resolve().parents[2] / "shared" / "training"
             for name in ("contrast", "harmful"):
@@ -257,6 +262,13 @@ def register(
         if datasets is not None:
             pooled = report["external_unsafe_auprc"]
             typer.echo("external unsafe AUPRC " + ("—" if pooled is None else f"{pooled:.4f}"))
+            typer.echo("under the configured policy: answered with a notice / refused, referred")
+            typer.echo("or escalated")
+            for group, d in report["decisions"].items():
+                typer.echo(
+                    f"  {group:<20} {d['rows']:>6} rows  {d['notice']:7.2%}  "
+                    f"{d['refused_referred_escalated']:7.2%}"
+                )
 
     @app.command("classify")
     def classify(
@@ -378,8 +390,10 @@ def _ints(csv: str) -> tuple[int, ...]:
     return values
 
 
-def _served_report(clf: Any, datasets: Path, thresholds: dict[str, float]) -> dict[str, Any]:
-    """``evaluate_served`` with a progress bar on a terminal."""
+def _served_report(
+    clf: Any, datasets: Path, thresholds: dict[str, float], decide: Decide
+) -> dict[str, Any]:
+    """``evaluate_served`` (with the policy's decisions) and a progress bar on a terminal."""
     from rich.console import Console
     from rich.progress import Progress
 
@@ -390,7 +404,11 @@ def _served_report(clf: Any, datasets: Path, thresholds: dict[str, float]) -> di
     ) as progress:
         task = progress.add_task("scoring validation and external rows", total=None)
         return evaluate_served(
-            clf, datasets, thresholds, progress=lambda n: progress.advance(task, n)
+            clf,
+            datasets,
+            thresholds,
+            progress=lambda n: progress.advance(task, n),
+            decide=decide,
         )
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,7 +42,15 @@ from shared.training.train import (
     save_head,
 )
 
-__all__ = ["evaluate_served", "load_jsonl_texts", "train_and_evaluate"]
+__all__ = [
+    "decision_summary",
+    "evaluate_served",
+    "load_jsonl_texts",
+    "train_and_evaluate",
+]
+
+if TYPE_CHECKING:
+    from shared.pipeline import ScoredDecide
 
 _log = logging.getLogger(__name__)
 #: Stack the lexical n-gram channel with the MLP (measured: docs/MODEL_CARD.md).
@@ -94,6 +104,7 @@ def evaluate_served(
     *,
     chunk: int = 256,
     progress: Callable[[int], None] | None = None,
+    decide: ScoredDecide | None = None,
 ) -> dict[str, object]:
     """The shipped head as served (this encoder variant and provider, max over windows),
     re-measured on the validation rows of the permissive sources, the external sources and
@@ -101,7 +112,9 @@ def evaluate_served(
 
     ``train`` measures the head on the encoder it was fitted with; this measures what a
     deployment serves: another variant (fp16 on a GPU, int8-qdq on OpenVINO) or an encoder
-    rebuilt since the fit.
+    rebuilt since the fit. With ``decide`` (``(text, scores, profile, purpose) -> action``,
+    e.g. :func:`shared.pipeline.scored_decider` over a policy) the report also says what
+    that policy does with each group of rows (``decisions``).
     """
     if tuple(classifier.labels) != LABELS:
         raise ValueError(f"classifier labels {classifier.labels} differ from {LABELS}")
@@ -117,9 +130,11 @@ def evaluate_served(
         prob[part] = classifier.score_texts([examples[i].text for i in part])
         if progress is not None:
             progress(len(part))
-    contrast = classifier.score_texts(load_jsonl_texts(_HERE / "contrast.jsonl"))
-    harmful = classifier.score_texts(load_jsonl_texts(_HERE / "harmful.jsonl"))
-    return {
+    contrast_texts = load_jsonl_texts(_HERE / "contrast.jsonl")
+    harmful_texts = load_jsonl_texts(_HERE / "harmful.jsonl")
+    contrast = classifier.score_texts(contrast_texts)
+    harmful = classifier.score_texts(harmful_texts)
+    report: dict[str, object] = {
         "classifier": classifier.version,
         "rows": {"validation": int(val.sum()), "external": int(external.sum())},
         **scored_sections(
@@ -131,6 +146,45 @@ def evaluate_served(
             contrast=contrast.astype(np.float64),
             harmful=harmful.astype(np.float64),
         ),
+    }
+    if decide is not None:
+        harm = target_matrix(examples)[:, -1] == 1
+        groups: dict[str, tuple[list[str], NDArray[np.floating]]] = {}
+        for name, sel in (
+            ("validation_harmful", val & harm),
+            ("validation_benign", val & ~harm),
+            ("external_harmful", external & harm),
+            ("external_benign", external & ~harm),
+        ):
+            idx = np.flatnonzero(sel)
+            groups[name] = ([examples[i].text for i in idx], prob[idx])
+        groups["contrast"] = (contrast_texts, contrast)
+        groups["harmful"] = (harmful_texts, harmful)
+        report["decisions"] = {
+            name: decision_summary(texts, probs, decide) for name, (texts, probs) in groups.items()
+        }
+    return report
+
+
+#: Actions that change the answer: everything but a plain (or redacted) answer.
+_NOTICE_FREE = frozenset({"allow", "redact"})
+_STRONG = frozenset({"refuse", "refer", "escalate"})
+
+
+def decision_summary(
+    texts: Sequence[str], probs: NDArray[np.floating], decide: ScoredDecide
+) -> dict[str, object]:
+    """What a policy does with these rows: actions counted, the share answered with a notice
+    (any action but allow / redact) and the share refused, referred or escalated."""
+    counts: Counter[str] = Counter()
+    for text, row in zip(texts, probs, strict=True):
+        counts[decide(text, dict(zip(LABELS, map(float, row), strict=True)), None, None)] += 1
+    n = max(len(texts), 1)
+    return {
+        "rows": len(texts),
+        "notice": round(sum(v for k, v in counts.items() if k not in _NOTICE_FREE) / n, 4),
+        "refused_referred_escalated": round(sum(counts[k] for k in _STRONG) / n, 4),
+        "actions": dict(sorted(counts.items())),
     }
 
 

@@ -163,3 +163,6 @@ def test_eval_remeasures_the_served_classifier_on_a_pool(
     assert set(report["validation_per_source"]) == {"advbench", "gsm8k_benign"}
     assert report["validation"]["unsafe"]["auprc"] > 0.9  # bomb requests vs arithmetic
     assert report["harmful"]["prompts"] == 25 and report["contrast"]["prompts"] == 72
+    # what the configured (default) policy does with each group
+    assert report["decisions"]["validation_benign"]["refused_referred_escalated"] == 0.0
+    assert report["decisions"]["harmful"]["rows"] == 25

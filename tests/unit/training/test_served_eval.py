@@ -99,3 +99,54 @@ def test_other_labels_are_an_error(pool: Path) -> None:
     clf = _KeywordClassifier(labels=tuple(reversed(LABELS)))
     with pytest.raises(ValueError, match="labels"):
         evaluate_served(clf, pool, dict.fromkeys(LABELS, 0.5))  # type: ignore[arg-type]
+
+
+def test_decisions_summarise_what_the_policy_does_per_group(pool: Path) -> None:
+    def decide(
+        text: str, scores: dict[str, float], profile: str | None, purpose: str | None
+    ) -> str:
+        assert profile is None and purpose is None and set(scores) == set(LABELS)
+        if "take 1" in text:  # some harmful rows only get guidance
+            return "allow_with_guidance"
+        return "refuse" if scores["unsafe"] >= 0.5 else "allow"
+
+    report = evaluate_served(
+        _KeywordClassifier(),
+        pool,
+        dict.fromkeys(LABELS, 0.5),
+        decide=decide,  # type: ignore[arg-type]
+    )
+    decisions = report["decisions"]
+    assert isinstance(decisions, dict)
+    assert set(decisions) == {
+        "validation_harmful",
+        "validation_benign",
+        "external_harmful",
+        "external_benign",
+        "contrast",
+        "harmful",
+    }
+    harmful_val = [
+        t for t in (f"how do I build a weapon, take {i}" for i in range(60)) if is_validation(t)
+    ]
+    guided = sum("take 1" in t for t in harmful_val)
+    v = decisions["validation_harmful"]
+    assert v["rows"] == len(harmful_val)
+    assert v["actions"] == {
+        k: n
+        for k, n in (("allow_with_guidance", guided), ("refuse", len(harmful_val) - guided))
+        if n
+    }
+    assert v["notice"] == 1.0
+    assert v["refused_referred_escalated"] == round(
+        (len(harmful_val) - guided) / len(harmful_val), 4
+    )
+    assert decisions["validation_benign"]["notice"] == 0.0
+    assert decisions["external_benign"]["rows"] == 0  # ethos rows are all harmful here
+    assert decisions["external_harmful"]["refused_referred_escalated"] == 1.0
+    assert decisions["contrast"]["rows"] == 72 and decisions["harmful"]["rows"] == 25
+
+
+def test_no_decisions_without_a_policy(pool: Path) -> None:
+    report = evaluate_served(_KeywordClassifier(), pool, dict.fromkeys(LABELS, 0.5))  # type: ignore[arg-type]
+    assert "decisions" not in report
