@@ -14,12 +14,13 @@ from typing import Annotated, Any
 
 import typer
 
+from shared.pipeline import ScoredDecide
 from shared.settings import ModelSettings, Settings
 
 __all__ = ["Decide", "register"]
 
 #: (text, scores incl. "unsafe", profile or None, intent purpose or None) -> action.
-Decide = Callable[[str, dict[str, float], str | None, str | None], str]
+Decide = ScoredDecide
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
